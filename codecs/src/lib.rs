@@ -1,0 +1,180 @@
+//! Record codecs: turn the JSON form of a key or value, as it arrives in an
+//! HTTP request, into the bytes that go to Kafka.
+//!
+//! This crate knows nothing of HTTP or of Kafka clients. It holds:
+//!
+//! - [`Codec`], the trait every format implements;
+//! - one module per format (`binary`, `json`, `string`);
+//! - [`Registry`], built once at start-up, which hands out the codec for a
+//!   [`Format`] with a plain array lookup on the hot path.
+//!
+//! Adding a format is one new module plus one line in [`Registry::new`].
+//! Schema-based formats (Avro, Protobuf, JSON Schema) slot in the same way:
+//! their codec is built once per schema id and cached, so encoding a record
+//! never parses a schema.
+
+use std::fmt;
+
+pub use simd_json::BorrowedValue as Value;
+
+pub mod binary;
+pub mod json;
+pub mod string;
+
+/// The record formats a client can name, in a v2 content type
+/// (`application/vnd.kafka.<format>.v2+json`) or a v3 `type` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Binary,
+    Json,
+    String,
+    Avro,
+    Protobuf,
+    JsonSchema,
+}
+
+impl Format {
+    /// Every format, in the order [`Registry`] stores them.
+    pub const ALL: [Format; 6] = [
+        Format::Binary,
+        Format::Json,
+        Format::String,
+        Format::Avro,
+        Format::Protobuf,
+        Format::JsonSchema,
+    ];
+
+    /// The name used in content types and configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Binary => "binary",
+            Format::Json => "json",
+            Format::String => "string",
+            Format::Avro => "avro",
+            Format::Protobuf => "protobuf",
+            Format::JsonSchema => "jsonschema",
+        }
+    }
+
+    /// Parses a format name as it appears in a content type.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a key or value could not be encoded. The caller adds which record
+/// and which field; the message says what is wrong with the data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The JSON value has the wrong type for the format (e.g. a number where
+    /// base64 text is required).
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        expected: &'static str,
+        found: &'static str,
+    },
+    /// Text that should be base64 is not.
+    #[error("not valid base64: {0}")]
+    InvalidBase64(String),
+    /// The data does not fit the schema.
+    #[error("{0}")]
+    InvalidData(String),
+}
+
+/// Encodes the JSON form of one key or value into Kafka bytes.
+///
+/// Implementations append to `out` so that all records of a request share
+/// one buffer: one allocation per request, not two per record. `null` never
+/// reaches a codec; the caller turns it into an absent key or value.
+pub trait Codec: Send + Sync {
+    /// The format this codec implements.
+    fn format(&self) -> Format;
+
+    /// Appends the encoding of `value` to `out`. On error, `out` may hold a
+    /// partial encoding past its original length; the caller truncates.
+    fn encode(&self, value: &Value<'_>, out: &mut Vec<u8>) -> Result<(), CodecError>;
+}
+
+/// The codecs available to the gateway, built once at start-up.
+pub struct Registry {
+    codecs: [Option<Box<dyn Codec>>; Format::ALL.len()],
+}
+
+impl Registry {
+    /// A registry with every schemaless codec.
+    pub fn new() -> Registry {
+        let mut registry = Registry {
+            codecs: Default::default(),
+        };
+        registry.register(Box::new(binary::BinaryCodec));
+        registry.register(Box::new(json::JsonCodec));
+        registry.register(Box::new(string::StringCodec));
+        registry
+    }
+
+    /// Adds or replaces the codec for its format.
+    pub fn register(&mut self, codec: Box<dyn Codec>) {
+        let index = codec.format().index();
+        self.codecs[index] = Some(codec);
+    }
+
+    /// The codec for `format`, if the gateway supports it.
+    pub fn get(&self, format: Format) -> Option<&dyn Codec> {
+        self.codecs[format.index()].as_deref()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+/// The JSON type name of a value, for error messages.
+pub(crate) fn type_name(value: &Value<'_>) -> &'static str {
+    use simd_json::prelude::*;
+    match value.value_type() {
+        ValueType::Null => "null",
+        ValueType::Bool => "boolean",
+        ValueType::String => "string",
+        ValueType::Array => "array",
+        ValueType::Object => "object",
+        ValueType::I64 | ValueType::U64 | ValueType::I128 | ValueType::U128 => "integer",
+        ValueType::F64 => "number",
+        _ => "value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_has_the_schemaless_codecs_and_nothing_else() {
+        let registry = Registry::new();
+        for format in [Format::Binary, Format::Json, Format::String] {
+            assert_eq!(registry.get(format).unwrap().format(), format);
+        }
+        for format in [Format::Avro, Format::Protobuf, Format::JsonSchema] {
+            assert!(registry.get(format).is_none());
+        }
+    }
+
+    #[test]
+    fn format_names_round_trip() {
+        for format in Format::ALL {
+            assert_eq!(Format::from_name(format.name()), Some(format));
+        }
+        assert_eq!(Format::from_name("xml"), None);
+    }
+}

@@ -1,0 +1,671 @@
+//! The gateway's configuration: one typed tree, loaded from a TOML file,
+//! overridden by `KAFKA_GATEWAY_<SECTION>_<KEY>` environment variables, then
+//! validated with every problem reported at once.
+//!
+//! `config/gateway.toml` lists every option with its default; a test parses
+//! every file in `config/` so the reference never drifts from the code.
+//! Batching settings are translated to librdkafka names here and nowhere
+//! else ([`KafkaConfig::librdkafka_settings`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Prefix of the environment variables that override file settings.
+pub const ENV_PREFIX: &str = "KAFKA_GATEWAY_";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub kafka: KafkaConfig,
+    pub pipeline: PipelineConfig,
+    pub embedded: EmbeddedConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address the binary listens on (tests pass their own listener).
+    pub listen: String,
+    /// actix-web worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest request body accepted, after gzip decoding; larger → 413.
+    pub max_request_bytes: usize,
+    /// Base URL written into responses that link back to the gateway;
+    /// empty means derived from the request's Host header.
+    pub advertised_url: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "0.0.0.0:8082".into(),
+            workers: 0,
+            max_request_bytes: 16 * 1024 * 1024,
+            advertised_url: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Acks {
+    /// Leader and all in-sync replicas: a 200 means the record survives the
+    /// loss of the leader.
+    All,
+    /// Leader only.
+    #[serde(rename = "1")]
+    One,
+    /// No acknowledgement: offsets in responses are not known (-1).
+    #[serde(rename = "0")]
+    Zero,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Comma-separated `host:port` list. Empty starts the embedded in-memory
+    /// broker (see `[embedded]`).
+    pub bootstrap_servers: String,
+    pub client_id: String,
+    pub acks: Acks,
+    /// Idempotent producers: no duplicates or reordering on retries.
+    pub enable_idempotence: bool,
+    pub compression: Compression,
+    /// How long librdkafka waits to fill a batch. A few ms turns thousands
+    /// of small HTTP requests into large Kafka batches at a latency cost
+    /// far below the 100 ms of other proxies.
+    pub linger_ms: u64,
+    /// Largest Kafka batch (librdkafka `batch.size`).
+    pub batch_max_bytes: u64,
+    /// Most records per Kafka batch (librdkafka `batch.num.messages`).
+    pub batch_max_records: u64,
+    /// Bound of librdkafka's own queue, per producer, in records.
+    pub queue_max_records: u64,
+    /// Bound of librdkafka's own queue, per producer, in KiB.
+    pub queue_max_kbytes: u64,
+    /// Largest record the producer accepts (librdkafka `message.max.bytes`);
+    /// larger records get a per-record 50002.
+    pub message_max_bytes: u64,
+    /// Time a record may take to be acknowledged, retries included
+    /// (librdkafka `message.timeout.ms`).
+    pub delivery_timeout_ms: u64,
+    /// Partitioner for records without a partition. `murmur2_random` places
+    /// keyed records where Java producers (and Confluent's proxy) do.
+    pub partitioner: String,
+    /// Ask the broker to create unknown topics on first use (it must allow
+    /// it too). Off: an unknown topic answers 404/40401.
+    pub allow_auto_create_topics: bool,
+    /// How often the cached topic metadata is refreshed in the background.
+    pub metadata_refresh_interval_ms: u64,
+    /// Time allowed for one metadata request.
+    pub metadata_timeout_ms: u64,
+    /// Number of rdkafka producers (each with its own feeding thread).
+    pub producers: usize,
+    /// Any other librdkafka setting, passed through as is. Keys owned by a
+    /// typed setting above are refused.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: String::new(),
+            client_id: "kafka-gateway".into(),
+            acks: Acks::All,
+            enable_idempotence: true,
+            compression: Compression::Lz4,
+            linger_ms: 5,
+            batch_max_bytes: 1024 * 1024,
+            batch_max_records: 10_000,
+            queue_max_records: 200_000,
+            queue_max_kbytes: 256 * 1024,
+            message_max_bytes: 1_000_000,
+            delivery_timeout_ms: 30_000,
+            partitioner: "murmur2_random".into(),
+            allow_auto_create_topics: false,
+            metadata_refresh_interval_ms: 30_000,
+            metadata_timeout_ms: 5_000,
+            producers: 1,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+/// librdkafka keys that typed settings own; the pass-through map may not
+/// set them, so one setting never silently overrides another.
+const OWNED_LIBRDKAFKA_KEYS: &[(&str, &str)] = &[
+    ("bootstrap.servers", "kafka.bootstrap_servers"),
+    ("metadata.broker.list", "kafka.bootstrap_servers"),
+    ("client.id", "kafka.client_id"),
+    ("acks", "kafka.acks"),
+    ("request.required.acks", "kafka.acks"),
+    ("enable.idempotence", "kafka.enable_idempotence"),
+    ("compression.type", "kafka.compression"),
+    ("compression.codec", "kafka.compression"),
+    ("linger.ms", "kafka.linger_ms"),
+    ("queue.buffering.max.ms", "kafka.linger_ms"),
+    ("batch.size", "kafka.batch_max_bytes"),
+    ("batch.num.messages", "kafka.batch_max_records"),
+    ("queue.buffering.max.messages", "kafka.queue_max_records"),
+    ("queue.buffering.max.kbytes", "kafka.queue_max_kbytes"),
+    ("message.max.bytes", "kafka.message_max_bytes"),
+    ("message.timeout.ms", "kafka.delivery_timeout_ms"),
+    ("delivery.timeout.ms", "kafka.delivery_timeout_ms"),
+    ("partitioner", "kafka.partitioner"),
+    ("allow.auto.create.topics", "kafka.allow_auto_create_topics"),
+    ("statistics.interval.ms", "(set by the gateway for its metrics)"),
+];
+
+impl KafkaConfig {
+    /// The producer's librdkafka settings: typed settings translated to
+    /// librdkafka names, then the pass-through map.
+    pub fn librdkafka_settings(&self, bootstrap_servers: &str) -> Vec<(String, String)> {
+        let acks = match self.acks {
+            Acks::All => "all",
+            Acks::One => "1",
+            Acks::Zero => "0",
+        };
+        let compression = match self.compression {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        };
+        let mut settings: Vec<(String, String)> = [
+            ("bootstrap.servers", bootstrap_servers.to_string()),
+            ("client.id", self.client_id.clone()),
+            ("acks", acks.to_string()),
+            ("enable.idempotence", self.enable_idempotence.to_string()),
+            ("compression.type", compression.to_string()),
+            ("linger.ms", self.linger_ms.to_string()),
+            ("batch.size", self.batch_max_bytes.to_string()),
+            ("batch.num.messages", self.batch_max_records.to_string()),
+            (
+                "queue.buffering.max.messages",
+                self.queue_max_records.to_string(),
+            ),
+            ("queue.buffering.max.kbytes", self.queue_max_kbytes.to_string()),
+            ("message.max.bytes", self.message_max_bytes.to_string()),
+            ("message.timeout.ms", self.delivery_timeout_ms.to_string()),
+            ("partitioner", self.partitioner.clone()),
+            (
+                "allow.auto.create.topics",
+                self.allow_auto_create_topics.to_string(),
+            ),
+            // Per-batch figures for the metrics (records per Kafka batch).
+            ("statistics.interval.ms", "1000".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        settings.extend(self.librdkafka.iter().map(|(k, v)| (k.clone(), v.clone())));
+        settings
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Bound of the queue between HTTP workers and producer threads, in
+    /// requests (each request enters the queue as one item).
+    pub queue_capacity: usize,
+    /// Bytes of records accepted but not yet acknowledged, across all
+    /// requests. Past it a request answers 429 with `Retry-After`.
+    pub max_in_flight_bytes: usize,
+    /// The `Retry-After` value, in seconds, sent with a 429.
+    pub retry_after_seconds: u64,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            queue_capacity: 8192,
+            max_in_flight_bytes: 64 * 1024 * 1024,
+            retry_after_seconds: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    /// Brokers in the in-memory cluster.
+    pub brokers: u32,
+    /// Topics created at start. The embedded broker, like most production
+    /// clusters, does not create topics on first use (unless
+    /// `kafka.allow_auto_create_topics`); these are the names used by
+    /// Confluent's quickstart and the README.
+    pub topics: Vec<String>,
+    /// Partitions of each topic above.
+    pub partitions: u32,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            brokers: 1,
+            topics: [
+                "jsontest",
+                "binarytest",
+                "avrotest",
+                "avrokeytest2",
+                "test",
+                "test-bin",
+                "test-avro",
+                "helloTopic",
+                "orders",
+            ]
+            .map(String::from)
+            .to_vec(),
+            partitions: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Time given to in-flight HTTP requests after the signal.
+    pub drain_timeout_ms: u64,
+    /// Time given to the producers to deliver what they hold.
+    pub flush_timeout_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout_ms: 30_000,
+            flush_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// One problem with the configuration, naming the offending key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+/// Everything wrong with a configuration, reported at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for p in &self.problems {
+            writeln!(f, "  {}: {}", p.key, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    fn one(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            problems: vec![ConfigProblem {
+                key: key.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+const SECTIONS: &[&str] = &["http", "kafka", "pipeline", "embedded", "shutdown"];
+
+impl Config {
+    /// Loads `file` (if any), applies the environment overrides in `env`,
+    /// and validates the result.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let text = match file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::one(path.display().to_string(), e.to_string()))?,
+            None => String::new(),
+        };
+        Config::from_toml_and_env(&text, env)
+    }
+
+    /// Parses TOML text, applies environment overrides and validates.
+    pub fn from_toml_and_env(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::one("(file)", e.to_string()))?;
+        let mut problems = Vec::new();
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = SECTIONS.iter().find_map(|s| {
+                rest.strip_prefix(s)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .map(|k| (*s, k.to_string()))
+            }) else {
+                problems.push(ConfigProblem {
+                    key: name.clone(),
+                    message: format!("no such section; expected one of {}", SECTIONS.join(", ")),
+                });
+                continue;
+            };
+            let section_table = table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(section_table) = section_table.as_table_mut() else {
+                problems.push(ConfigProblem {
+                    key: section.into(),
+                    message: "must be a table".into(),
+                });
+                continue;
+            };
+            section_table.insert(key, env_value(&raw));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::one("(file)", e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every rule and reports all broken ones together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, message: &str| {
+            if !ok {
+                problems.push(ConfigProblem {
+                    key: key.into(),
+                    message: message.into(),
+                });
+            }
+        };
+        check(
+            self.http.listen.parse::<std::net::SocketAddr>().is_ok(),
+            "http.listen",
+            "must be an address like 0.0.0.0:8082",
+        );
+        check(
+            self.http.max_request_bytes >= 1024,
+            "http.max_request_bytes",
+            "must be at least 1024",
+        );
+        check(
+            self.pipeline.max_in_flight_bytes >= self.http.max_request_bytes,
+            "pipeline.max_in_flight_bytes",
+            "must be at least http.max_request_bytes, or a large request could never be admitted",
+        );
+        check(
+            self.pipeline.queue_capacity > 0,
+            "pipeline.queue_capacity",
+            "must be positive",
+        );
+        check(
+            (1..=64).contains(&self.kafka.producers),
+            "kafka.producers",
+            "must be between 1 and 64",
+        );
+        check(
+            self.kafka.linger_ms <= 900_000,
+            "kafka.linger_ms",
+            "must be at most 900000",
+        );
+        check(
+            self.kafka.batch_max_records >= 1 && self.kafka.batch_max_records <= 1_000_000,
+            "kafka.batch_max_records",
+            "must be between 1 and 1000000",
+        );
+        check(
+            self.kafka.batch_max_bytes >= 1,
+            "kafka.batch_max_bytes",
+            "must be positive",
+        );
+        check(
+            (1..=10_000_000).contains(&self.kafka.queue_max_records),
+            "kafka.queue_max_records",
+            "must be between 1 and 10000000",
+        );
+        check(
+            self.kafka.queue_max_kbytes >= 1,
+            "kafka.queue_max_kbytes",
+            "must be positive",
+        );
+        check(
+            (1000..=1_000_000_000).contains(&self.kafka.message_max_bytes),
+            "kafka.message_max_bytes",
+            "must be between 1000 and 1000000000",
+        );
+        check(
+            self.kafka.delivery_timeout_ms >= 1000,
+            "kafka.delivery_timeout_ms",
+            "must be at least 1000",
+        );
+        check(
+            self.kafka.metadata_refresh_interval_ms >= 100,
+            "kafka.metadata_refresh_interval_ms",
+            "must be at least 100",
+        );
+        check(
+            self.kafka.metadata_timeout_ms >= 100,
+            "kafka.metadata_timeout_ms",
+            "must be at least 100",
+        );
+        check(
+            !(self.kafka.enable_idempotence && self.kafka.acks != Acks::All),
+            "kafka.acks",
+            "idempotence (kafka.enable_idempotence) requires acks = \"all\"",
+        );
+        check(
+            [
+                "random",
+                "consistent",
+                "consistent_random",
+                "murmur2",
+                "murmur2_random",
+                "fnv1a",
+                "fnv1a_random",
+            ]
+            .contains(&self.kafka.partitioner.as_str()),
+            "kafka.partitioner",
+            "must be one of random, consistent, consistent_random, murmur2, murmur2_random, fnv1a, fnv1a_random",
+        );
+        check(
+            (1..=16).contains(&self.embedded.brokers),
+            "embedded.brokers",
+            "must be between 1 and 16",
+        );
+        check(
+            (1..=1000).contains(&self.embedded.partitions),
+            "embedded.partitions",
+            "must be between 1 and 1000",
+        );
+        for topic in &self.embedded.topics {
+            check(
+                valid_topic_name(topic),
+                "embedded.topics",
+                &format!("{topic:?} is not a legal Kafka topic name"),
+            );
+        }
+        for key in self.kafka.librdkafka.keys() {
+            if let Some((_, owner)) = OWNED_LIBRDKAFKA_KEYS.iter().find(|(k, _)| k == key) {
+                check(
+                    false,
+                    &format!("kafka.librdkafka.\"{key}\""),
+                    &format!("conflicts with {owner}; set that instead"),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// True when the gateway must start its own in-memory broker.
+    pub fn uses_embedded_broker(&self) -> bool {
+        self.kafka.bootstrap_servers.trim().is_empty()
+    }
+}
+
+/// An environment value as TOML when it parses as one (numbers, booleans,
+/// arrays), else as a plain string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Kafka's rule for topic names: 1 to 249 characters of `[a-zA-Z0-9._-]`,
+/// and not `.` or `..`.
+pub fn valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_file_in_config_dir_parses_and_matches_the_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let config = Config::load(Some(&path), Vec::new())
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                if path.file_name().unwrap() == "gateway.toml" {
+                    // The reference file lists the defaults; it must not drift.
+                    assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 1, "no config files found in {}", dir.display());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = Config::from_toml_and_env(
+            "[kafka]\nlinger_ms = 20\n",
+            env(&[
+                ("KAFKA_GATEWAY_KAFKA_LINGER_MS", "7"),
+                ("KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS", "broker:9092"),
+                ("KAFKA_GATEWAY_EMBEDDED_TOPICS", r#"["a", "b"]"#),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.kafka.linger_ms, 7);
+        assert_eq!(config.kafka.bootstrap_servers, "broker:9092");
+        assert_eq!(config.embedded.topics, vec!["a", "b"]);
+        assert!(!config.uses_embedded_broker());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml_and_env("[kafka]\nlingr_ms = 3\n", Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("lingr_ms"), "{err}");
+        let err =
+            Config::from_toml_and_env("", env(&[("KAFKA_GATEWAY_NOPE_X", "1")])).unwrap_err();
+        assert!(err.to_string().contains("KAFKA_GATEWAY_NOPE_X"), "{err}");
+    }
+
+    #[test]
+    fn all_validation_errors_are_reported_at_once() {
+        let err = Config::from_toml_and_env(
+            r#"
+            [kafka]
+            producers = 0
+            acks = "1"
+            librdkafka = { "linger.ms" = "3", "socket.keepalive.enable" = "true" }
+            [http]
+            listen = "nowhere"
+            "#,
+            Vec::new(),
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "http.listen",
+                "kafka.producers",
+                "kafka.acks",
+                "kafka.librdkafka.\"linger.ms\""
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_settings_map_to_librdkafka_names() {
+        let mut config = Config::default();
+        config
+            .kafka
+            .librdkafka
+            .insert("socket.keepalive.enable".into(), "true".into());
+        let settings = config.kafka.librdkafka_settings("b:9092");
+        let get = |k: &str| {
+            settings
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("bootstrap.servers"), Some("b:9092"));
+        assert_eq!(get("acks"), Some("all"));
+        assert_eq!(get("enable.idempotence"), Some("true"));
+        assert_eq!(get("compression.type"), Some("lz4"));
+        assert_eq!(get("linger.ms"), Some("5"));
+        assert_eq!(get("socket.keepalive.enable"), Some("true"));
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(valid_topic_name("orders.v1_eu-west"));
+        assert!(!valid_topic_name(""));
+        assert!(!valid_topic_name(".."));
+        assert!(!valid_topic_name("has space"));
+        assert!(!valid_topic_name(&"x".repeat(250)));
+    }
+}

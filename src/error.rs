@@ -1,0 +1,264 @@
+//! The one error table: every error the gateway answers has an
+//! [`ErrorCode`], and [`ErrorCode::http_status`], [`ErrorCode::code`] and
+//! [`ErrorCode::label`] map it to its HTTP status, its Confluent
+//! `error_code` and its metric label. Nothing else decides those.
+
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use serde::Serialize;
+
+/// Content type of v2 responses and errors.
+pub const V2_CONTENT_TYPE: &str = "application/vnd.kafka.v2+json";
+
+/// Every error the gateway can answer, request-wide or per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Malformed JSON, bad base64, a bad query parameter.
+    BadRequest,
+    /// No such route.
+    NotFound,
+    /// Topic does not exist.
+    TopicNotFound,
+    /// Partition does not exist in the topic.
+    PartitionNotFound,
+    /// Body over `http.max_request_bytes`.
+    PayloadTooLarge,
+    /// Content type not supported for this route.
+    UnsupportedMediaType,
+    /// Well-formed JSON of the wrong shape (e.g. empty `records`).
+    Unprocessable,
+    /// The in-flight byte budget or the queue is full; retry later.
+    Throttled,
+    /// Authentication failed at the broker.
+    KafkaAuthentication,
+    /// Authorization failed at the broker.
+    KafkaAuthorization,
+    /// A Kafka error that retrying will not fix (e.g. record too large).
+    Kafka,
+    /// A Kafka error that may pass on retry (timeout, leader change).
+    KafkaRetriable,
+    /// The gateway cannot reach any broker.
+    BrokerNotAvailable,
+    /// A bug or an unexpected state.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound | ErrorCode::TopicNotFound | ErrorCode::PartitionNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::KafkaAuthentication => StatusCode::UNAUTHORIZED,
+            ErrorCode::KafkaAuthorization => StatusCode::FORBIDDEN,
+            ErrorCode::Kafka | ErrorCode::KafkaRetriable | ErrorCode::Internal => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ErrorCode::BrokerNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The Confluent `error_code`.
+    pub fn code(self) -> u32 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::NotFound => 404,
+            ErrorCode::TopicNotFound => 40401,
+            ErrorCode::PartitionNotFound => 40402,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::Unprocessable => 422,
+            ErrorCode::Throttled => 42901,
+            ErrorCode::KafkaAuthentication => 40101,
+            ErrorCode::KafkaAuthorization => 40301,
+            ErrorCode::Kafka => 50002,
+            ErrorCode::KafkaRetriable => 50003,
+            ErrorCode::BrokerNotAvailable => 50302,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    /// The bounded label used in `gateway_errors_total{code=...}`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "400",
+            ErrorCode::NotFound => "404",
+            ErrorCode::TopicNotFound => "40401",
+            ErrorCode::PartitionNotFound => "40402",
+            ErrorCode::PayloadTooLarge => "413",
+            ErrorCode::UnsupportedMediaType => "415",
+            ErrorCode::Unprocessable => "422",
+            ErrorCode::Throttled => "42901",
+            ErrorCode::KafkaAuthentication => "40101",
+            ErrorCode::KafkaAuthorization => "40301",
+            ErrorCode::Kafka => "50002",
+            ErrorCode::KafkaRetriable => "50003",
+            ErrorCode::BrokerNotAvailable => "50302",
+            ErrorCode::Internal => "500",
+        }
+    }
+
+    /// Every code, for pre-registering metric handles.
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::BadRequest,
+        ErrorCode::NotFound,
+        ErrorCode::TopicNotFound,
+        ErrorCode::PartitionNotFound,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Unprocessable,
+        ErrorCode::Throttled,
+        ErrorCode::KafkaAuthentication,
+        ErrorCode::KafkaAuthorization,
+        ErrorCode::Kafka,
+        ErrorCode::KafkaRetriable,
+        ErrorCode::BrokerNotAvailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The per-record code for a librdkafka error, as Confluent answers it.
+    /// Queue full never reaches here: it is back-pressure, handled by the
+    /// producer threads.
+    pub fn from_kafka(code: RDKafkaErrorCode) -> ErrorCode {
+        use RDKafkaErrorCode as K;
+        match code {
+            K::SaslAuthenticationFailed | K::Authentication => ErrorCode::KafkaAuthentication,
+            K::TopicAuthorizationFailed
+            | K::ClusterAuthorizationFailed
+            | K::TransactionalIdAuthorizationFailed => ErrorCode::KafkaAuthorization,
+            K::UnknownTopicOrPartition | K::UnknownTopic => ErrorCode::TopicNotFound,
+            K::UnknownPartition => ErrorCode::PartitionNotFound,
+            K::MessageTimedOut
+            | K::RequestTimedOut
+            | K::NotLeaderForPartition
+            | K::LeaderNotAvailable
+            | K::NotEnoughReplicas
+            | K::NotEnoughReplicasAfterAppend
+            | K::NetworkException
+            | K::AllBrokersDown
+            | K::BrokerTransportFailure
+            | K::QueueFull
+            | K::OutOfOrderSequenceNumber
+            | K::KafkaStorageError
+            | K::NotCoordinator
+            | K::CoordinatorNotAvailable
+            | K::PurgeQueue
+            | K::PurgeInflight => ErrorCode::KafkaRetriable,
+            _ => ErrorCode::Kafka,
+        }
+    }
+
+    pub fn from_kafka_error(err: &KafkaError) -> ErrorCode {
+        err.rdkafka_error_code()
+            .map(ErrorCode::from_kafka)
+            .unwrap_or(ErrorCode::Kafka)
+    }
+}
+
+/// A request-wide error: its code, a message for the client, and for 429 the
+/// `Retry-After` seconds.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retry_after_seconds: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    pub fn throttled(message: impl Into<String>, retry_after_seconds: u64) -> ApiError {
+        ApiError {
+            code: ErrorCode::Throttled,
+            message: message.into(),
+            retry_after_seconds: Some(retry_after_seconds),
+        }
+    }
+
+    pub fn topic_not_found(topic: &str) -> ApiError {
+        ApiError::new(
+            ErrorCode::TopicNotFound,
+            format!("topic {topic} not found"),
+        )
+    }
+}
+
+/// The error envelope shared by v2 and v3.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error_code: u32,
+    message: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.http_status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        crate::metrics::error(self.code);
+        let body = serde_json::to_vec(&ErrorBody {
+            error_code: self.code.code(),
+            message: &self.message,
+        })
+        .expect("error body serializes");
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((CONTENT_TYPE, HeaderValue::from_static(V2_CONTENT_TYPE)));
+        if let Some(seconds) = self.retry_after_seconds {
+            response.insert_header((RETRY_AFTER, seconds.to_string()));
+        }
+        response.body(body)
+    }
+}
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_digit_codes_start_with_their_http_status() {
+        for code in ErrorCode::ALL {
+            let status = code.http_status().as_u16().to_string();
+            assert!(
+                code.code().to_string().starts_with(&status),
+                "{code:?}: {} vs {status}",
+                code.code()
+            );
+            assert_eq!(code.label(), code.code().to_string());
+        }
+    }
+
+    #[test]
+    fn kafka_errors_map_as_confluent_does() {
+        use RDKafkaErrorCode as K;
+        assert_eq!(ErrorCode::from_kafka(K::MessageSizeTooLarge).code(), 50002);
+        assert_eq!(ErrorCode::from_kafka(K::MessageTimedOut).code(), 50003);
+        assert_eq!(ErrorCode::from_kafka(K::TopicAuthorizationFailed).code(), 40301);
+        assert_eq!(ErrorCode::from_kafka(K::UnknownTopicOrPartition).code(), 40401);
+    }
+}

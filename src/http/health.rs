@@ -1,0 +1,30 @@
+//! Liveness, readiness and the Prometheus endpoint.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::AppState;
+
+/// The process is alive and serving HTTP.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Kafka is reachable: a metadata request succeeds within
+/// `kafka.metadata_timeout_ms` (it also refreshes the topic cache).
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let cluster = state.metadata.refresh().await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "brokers": cluster.brokers.len()})))
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    // Gauges sampled at scrape time cost the hot path nothing.
+    let m = state.metrics;
+    m.queue_depth.set(state.pipeline.queue_depth() as f64);
+    m.in_flight_bytes
+        .set(state.pipeline.in_flight_bytes() as f64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::render())
+}

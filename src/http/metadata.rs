@@ -1,0 +1,122 @@
+//! v2 metadata: `GET /topics`, `/topics/{t}`, `/topics/{t}/partitions[/{p}[/offsets]]`,
+//! `/brokers`, answered from a live metadata request.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
+use crate::http::AppState;
+use crate::kafka::metadata::{PartitionInfo, TopicInfo};
+
+#[derive(Serialize)]
+struct Replica {
+    broker: i32,
+    leader: bool,
+    in_sync: bool,
+}
+
+#[derive(Serialize)]
+struct Partition {
+    partition: i32,
+    leader: i32,
+    replicas: Vec<Replica>,
+}
+
+impl From<&PartitionInfo> for Partition {
+    fn from(p: &PartitionInfo) -> Partition {
+        Partition {
+            partition: p.id,
+            leader: p.leader,
+            replicas: p
+                .replicas
+                .iter()
+                .map(|&broker| Replica {
+                    broker,
+                    leader: broker == p.leader,
+                    in_sync: p.isr.contains(&broker),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn v2_json(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().content_type(V2_CONTENT_TYPE).json(body)
+}
+
+/// A fresh view of the topic: metadata calls are rare and must not show a
+/// stale partition count.
+async fn fresh_topic(state: &AppState, name: &str) -> Result<std::sync::Arc<TopicInfo>, ApiError> {
+    let cluster = state.metadata.refresh().await?;
+    cluster
+        .topics
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| ApiError::topic_not_found(name))
+}
+
+fn find_partition<'a>(topic: &'a TopicInfo, raw: &str) -> Result<&'a PartitionInfo, ApiError> {
+    raw.parse::<i32>()
+        .ok()
+        .and_then(|id| topic.partitions.iter().find(|p| p.id == id))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::PartitionNotFound,
+                format!("partition {raw} not found in topic {}", topic.name),
+            )
+        })
+}
+
+pub async fn topics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let cluster = state.metadata.refresh().await?;
+    let names: Vec<&str> = cluster.topics.iter().map(|t| t.name.as_str()).collect();
+    Ok(v2_json(names))
+}
+
+pub async fn topic(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = fresh_topic(&state, &path).await?;
+    let partitions: Vec<Partition> = topic.partitions.iter().map(Partition::from).collect();
+    Ok(v2_json(
+        json!({"name": topic.name, "configs": {}, "partitions": partitions}),
+    ))
+}
+
+pub async fn partitions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let topic = fresh_topic(&state, &path).await?;
+    let partitions: Vec<Partition> = topic.partitions.iter().map(Partition::from).collect();
+    Ok(v2_json(partitions))
+}
+
+pub async fn partition(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, raw) = path.into_inner();
+    let topic = fresh_topic(&state, &name).await?;
+    Ok(v2_json(Partition::from(find_partition(&topic, &raw)?)))
+}
+
+pub async fn offsets(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, raw) = path.into_inner();
+    let topic = fresh_topic(&state, &name).await?;
+    let id = find_partition(&topic, &raw)?.id;
+    let (beginning, end) = state.metadata.watermarks(&name, id).await?;
+    Ok(v2_json(
+        json!({"beginning_offset": beginning, "end_offset": end}),
+    ))
+}
+
+pub async fn brokers(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let cluster = state.metadata.refresh().await?;
+    Ok(v2_json(json!({"brokers": cluster.brokers})))
+}

@@ -1,0 +1,95 @@
+//! The HTTP API: routes, shared state, and the middleware that counts every
+//! request. One module per concern: [`produce`] (v2 produce), [`metadata`]
+//! (topics, partitions, brokers), [`health`] (liveness, readiness, metrics).
+
+pub mod health;
+pub mod metadata;
+pub mod produce;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service;
+use actix_web::http::Method;
+use actix_web::{web, HttpResponse};
+use gateway_codecs::Registry;
+
+use crate::config::Config;
+use crate::error::{ApiError, ErrorCode};
+use crate::kafka::metadata::MetadataCache;
+use crate::metrics::{self, Metrics};
+use crate::pipeline::Pipeline;
+
+/// What every handler shares.
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// Built once at start-up; the hot path only indexes it.
+    pub codecs: Registry,
+    pub pipeline: Pipeline,
+    pub metadata: Arc<MetadataCache>,
+    pub metrics: &'static Metrics,
+}
+
+/// Registers every route on an actix `App`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/topics/{topic}")
+            .route(web::post().to(produce::to_topic))
+            .route(web::get().to(metadata::topic)),
+    )
+    .service(
+        web::resource("/topics/{topic}/partitions/{partition}")
+            .route(web::post().to(produce::to_partition))
+            .route(web::get().to(metadata::partition)),
+    )
+    .route("/topics", web::get().to(metadata::topics))
+    .route(
+        "/topics/{topic}/partitions",
+        web::get().to(metadata::partitions),
+    )
+    .route(
+        "/topics/{topic}/partitions/{partition}/offsets",
+        web::get().to(metadata::offsets),
+    )
+    .route("/brokers", web::get().to(metadata::brokers))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics));
+}
+
+/// Builds the actix `App` with state, routes, metrics and error handling.
+pub fn app(
+    state: web::Data<AppState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let m = state.metrics;
+    let max_body = state.config.http.max_request_bytes;
+    actix_web::App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(max_body))
+        .configure(routes)
+        .default_service(web::to(not_found))
+        .wrap_fn(move |req, srv| {
+            let start = Instant::now();
+            let is_post = req.method() == Method::POST;
+            let response = srv.call(req);
+            async move {
+                let response = response.await?;
+                let pattern = response.request().match_pattern();
+                let route = metrics::route_index(is_post, pattern.as_deref());
+                m.request(route, response.status().as_u16(), start.elapsed());
+                Ok(response)
+            }
+        })
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound, "HTTP 404 Not Found"))
+}

@@ -1,0 +1,392 @@
+//! v2 produce: `POST /topics/{topic}` and
+//! `POST /topics/{topic}/partitions/{partition}`.
+//!
+//! A request is checked whole before anything is produced: content type,
+//! body size, JSON, envelope shape, every record's encoding, topic and
+//! partitions. Only then do its records enter the pipeline, so a rejected
+//! request writes nothing. The answer carries every record's partition and
+//! offset once the broker has acknowledged it, unless `?async=true`.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use gateway_codecs::{Codec, CodecError, Format, Value};
+use serde::Serialize;
+use simd_json::prelude::*;
+
+use crate::config::valid_topic_name;
+use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
+use crate::http::AppState;
+use crate::kafka::metadata::TopicInfo;
+use crate::pipeline::{Outcome, RecordBatch, RecordRef};
+
+/// Bookkeeping bytes charged to the budget per record, beyond its key and
+/// value: the slot, the outcome and librdkafka's message header.
+const RECORD_OVERHEAD_BYTES: usize = 128;
+
+/// Time beyond `kafka.delivery_timeout_ms` that a request waits for its
+/// acknowledgements (the records may first wait in the queue).
+const ACK_WAIT_MARGIN: Duration = Duration::from_secs(10);
+
+pub async fn to_topic(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: Result<Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    produce(&state, &req, path.into_inner(), None, body).await
+}
+
+pub async fn to_partition(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Result<Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let (topic, raw) = path.into_inner();
+    let partition = raw
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p >= 0)
+        .ok_or_else(|| partition_not_found(&topic, &raw))?;
+    produce(&state, &req, topic, Some(partition), body).await
+}
+
+async fn produce(
+    state: &AppState,
+    req: &HttpRequest,
+    topic: String,
+    path_partition: Option<i32>,
+    body: Result<Bytes, actix_web::Error>,
+) -> Result<HttpResponse, ApiError> {
+    let format = request_format(req)?;
+    let codec = state.codecs.get(format).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("{format} records are not supported by this gateway yet"),
+        )
+    })?;
+    let body = body.map_err(|e| body_error(e, state.config.http.max_request_bytes))?;
+    let is_async = is_async(req.query_string())?;
+    if !valid_topic_name(&topic) {
+        return Err(ApiError::topic_not_found(&topic));
+    }
+
+    let batch = parse_and_encode(codec, &body, topic, path_partition)?;
+    drop(body);
+
+    let info = state.metadata.topic(&batch.topic).await?;
+    check_partitions(&batch, &info)?;
+
+    let records = batch.records.len();
+    let bytes = batch.data.len();
+    let permit = state
+        .pipeline
+        .reserve(bytes + records * RECORD_OVERHEAD_BYTES)?;
+    let explicit: Vec<Option<i32>> = if is_async {
+        batch.records.iter().map(|r| r.partition).collect()
+    } else {
+        Vec::new()
+    };
+    let done = state.pipeline.submit(batch, permit)?;
+    let m = state.metrics;
+    m.produce_records.increment(records as u64);
+    m.produce_bytes.increment(bytes as u64);
+    m.records_per_request.record(records as f64);
+
+    if is_async {
+        // Queued, not acknowledged: no offsets to give.
+        let offsets = explicit
+            .into_iter()
+            .map(|partition| OffsetEntry {
+                partition,
+                offset: None,
+                error_code: None,
+                error: None,
+            })
+            .collect();
+        return Ok(respond(StatusCode::ACCEPTED, offsets));
+    }
+
+    let wait = Duration::from_millis(state.config.kafka.delivery_timeout_ms) + ACK_WAIT_MARGIN;
+    let outcomes = match tokio::time::timeout(wait, done).await {
+        Ok(Ok(outcomes)) => outcomes,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "the producer dropped the request's records",
+            ))
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                ErrorCode::KafkaRetriable,
+                "timed out waiting for the broker's acknowledgements",
+            ))
+        }
+    };
+    let offsets = outcomes.into_iter().map(OffsetEntry::from).collect();
+    Ok(respond(StatusCode::OK, offsets))
+}
+
+/// The record format named by the Content-Type header.
+fn request_format(req: &HttpRequest) -> Result<Format, ApiError> {
+    let raw = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let format = if mime == "application/json" {
+        // Confluent refuses this; Karapace and users treat it as JSON.
+        Some(Format::Json)
+    } else {
+        mime.strip_prefix("application/vnd.kafka.")
+            .and_then(|rest| rest.strip_suffix(".v2+json"))
+            .and_then(Format::from_name)
+            .filter(|f| *f != Format::String)
+    };
+    format.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "unsupported content type {raw:?}; use application/vnd.kafka.{{binary,json,avro,protobuf,jsonschema}}.v2+json"
+            ),
+        )
+    })
+}
+
+fn body_error(err: actix_web::Error, limit: usize) -> ApiError {
+    use actix_web::error::PayloadError;
+    match err.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        ),
+        _ => ApiError::new(
+            ErrorCode::BadRequest,
+            format!("cannot read request body: {err}"),
+        ),
+    }
+}
+
+fn is_async(query: &str) -> Result<bool, ApiError> {
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+        if name == "async" {
+            return match value {
+                "true" | "1" | "" => Ok(true),
+                "false" | "0" => Ok(false),
+                other => Err(ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("async must be true or false, not {other:?}"),
+                )),
+            };
+        }
+    }
+    Ok(false)
+}
+
+/// Parses the request envelope with simd-json and encodes every record into
+/// one buffer.
+fn parse_and_encode(
+    codec: &dyn Codec,
+    body: &[u8],
+    topic: String,
+    path_partition: Option<i32>,
+) -> Result<RecordBatch, ApiError> {
+    // simd-json parses in place, so it needs its own mutable copy.
+    let mut buf = body.to_vec();
+    let envelope = simd_json::to_borrowed_value(&mut buf).map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
+        )
+    })?;
+    let Some(fields) = envelope.as_object() else {
+        return Err(unprocessable("the request body must be a JSON object"));
+    };
+    let records = match fields.get("records") {
+        Some(Value::Array(records)) if !records.is_empty() => records,
+        Some(Value::Array(_)) => return Err(unprocessable("records must not be empty")),
+        Some(_) => return Err(unprocessable("records must be an array")),
+        None => return Err(unprocessable("records is missing")),
+    };
+    let mut batch = RecordBatch {
+        topic,
+        data: Vec::with_capacity(body.len()),
+        records: Vec::with_capacity(records.len()),
+    };
+    for (i, record) in records.iter().enumerate() {
+        let Some(record) = record.as_object() else {
+            return Err(unprocessable(format!("records[{i}] must be an object")));
+        };
+        let partition = match record.get("partition") {
+            None => path_partition,
+            Some(p) if p.is_null() => path_partition,
+            Some(p) => Some(p.as_i32().filter(|p| *p >= 0).ok_or_else(|| {
+                unprocessable(format!(
+                    "records[{i}].partition must be a non-negative integer"
+                ))
+            })?),
+        };
+        let key = encode_part(codec, record.get("key"), &mut batch.data, i, "key")?;
+        let value = encode_part(codec, record.get("value"), &mut batch.data, i, "value")?;
+        batch.records.push(RecordRef {
+            partition,
+            key,
+            value,
+        });
+    }
+    Ok(batch)
+}
+
+/// Encodes a key or value; absent or `null` means none (a `null` value is a
+/// tombstone).
+fn encode_part(
+    codec: &dyn Codec,
+    part: Option<&Value<'_>>,
+    data: &mut Vec<u8>,
+    index: usize,
+    field: &str,
+) -> Result<Option<Range<u32>>, ApiError> {
+    let Some(part) = part.filter(|p| !p.is_null()) else {
+        return Ok(None);
+    };
+    let start = data.len();
+    if let Err(e) = codec.encode(part, data) {
+        data.truncate(start);
+        let code = match e {
+            CodecError::WrongType { .. } | CodecError::InvalidBase64(_) => ErrorCode::BadRequest,
+            CodecError::InvalidData(_) => ErrorCode::Unprocessable,
+        };
+        return Err(ApiError::new(code, format!("records[{index}].{field}: {e}")));
+    }
+    let end = u32::try_from(data.len())
+        .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "request records exceed 4 GiB"))?;
+    Ok(Some(start as u32..end))
+}
+
+fn check_partitions(batch: &RecordBatch, topic: &TopicInfo) -> Result<(), ApiError> {
+    let count = topic.partitions.len() as i32;
+    match batch
+        .records
+        .iter()
+        .filter_map(|r| r.partition)
+        .find(|p| *p >= count)
+    {
+        Some(p) => Err(partition_not_found(&topic.name, &p.to_string())),
+        None => Ok(()),
+    }
+}
+
+fn partition_not_found(topic: &str, partition: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::PartitionNotFound,
+        format!("partition {partition} not found in topic {topic}"),
+    )
+}
+
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::Unprocessable, message)
+}
+
+/// One entry of `offsets[]`; nulls are written out, as Confluent does.
+#[derive(Serialize)]
+struct OffsetEntry {
+    partition: Option<i32>,
+    offset: Option<i64>,
+    error_code: Option<u32>,
+    error: Option<String>,
+}
+
+impl From<Outcome> for OffsetEntry {
+    fn from(outcome: Outcome) -> OffsetEntry {
+        match outcome {
+            Outcome::Delivered { partition, offset } => OffsetEntry {
+                partition: Some(partition),
+                // acks=0 gives no offset.
+                offset: (offset >= 0).then_some(offset),
+                error_code: None,
+                error: None,
+            },
+            Outcome::Failed { code, message } => OffsetEntry {
+                partition: None,
+                offset: None,
+                error_code: Some(code.code()),
+                error: Some(message),
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ProduceResponse {
+    offsets: Vec<OffsetEntry>,
+    key_schema_id: Option<u32>,
+    value_schema_id: Option<u32>,
+}
+
+fn respond(status: StatusCode, offsets: Vec<OffsetEntry>) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(V2_CONTENT_TYPE)
+        .json(ProduceResponse {
+            offsets,
+            key_schema_id: None,
+            value_schema_id: None,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gateway_codecs::Registry;
+
+    fn encode(format: Format, body: &str) -> Result<RecordBatch, ApiError> {
+        let registry = Registry::new();
+        parse_and_encode(registry.get(format).unwrap(), body.as_bytes(), "t".into(), None)
+    }
+
+    #[test]
+    fn keys_values_and_partitions_land_in_one_buffer() {
+        let batch = encode(
+            Format::Binary,
+            r#"{"records":[{"key":"aw==","value":"S2Fma2E=","partition":2},{"value":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(batch.data, b"kKafka");
+        assert_eq!(batch.records[0].partition, Some(2));
+        assert_eq!(batch.records[0].key, Some(0..1));
+        assert_eq!(batch.records[0].value, Some(1..6));
+        assert_eq!(batch.records[1].key, None);
+        assert_eq!(batch.records[1].value, None);
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_the_record_named() {
+        let err = encode(Format::Json, r#"{"records":[{"value":1},"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(err.message.contains("byte"), "{}", err.message);
+
+        let err = encode(Format::Binary, r#"{"records":[{"value":"aw=="},{"value":"@@"}]}"#)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+        assert!(err.message.starts_with("records[1].value"), "{}", err.message);
+
+        for body in [r#"{"records":[]}"#, r#"{}"#, r#"[1]"#, r#"{"records":[{"partition":-1}]}"#] {
+            assert_eq!(encode(Format::Json, body).unwrap_err().code, ErrorCode::Unprocessable, "{body}");
+        }
+    }
+
+    #[test]
+    fn async_query_parameter() {
+        assert!(!is_async("").unwrap());
+        assert!(is_async("async=true").unwrap());
+        assert!(is_async("x=1&async").unwrap());
+        assert!(!is_async("async=false").unwrap());
+        assert!(is_async("async=maybe").is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! The rdkafka producers and the context that receives their callbacks:
+//! deliveries settle the records' slots, statistics feed the batch metrics.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaResult;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Message};
+use serde::Deserialize;
+
+use crate::config::KafkaConfig;
+use crate::pipeline::Slot;
+
+/// The gateway's producer type. A `ThreadedProducer` runs its own polling
+/// thread, so delivery callbacks are served while the feeding thread sends.
+pub type KafkaProducer = ThreadedProducer<GatewayContext>;
+
+/// Receives librdkafka's callbacks for one producer.
+pub struct GatewayContext;
+
+impl ClientContext for GatewayContext {
+    fn stats_raw(&self, statistics: &[u8]) {
+        match serde_json::from_slice::<Stats>(statistics) {
+            Ok(stats) => stats.record(),
+            Err(e) => tracing::warn!(error = %e, "unreadable librdkafka statistics"),
+        }
+    }
+}
+
+impl ProducerContext for GatewayContext {
+    type DeliveryOpaque = Box<Slot>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, slot: Box<Slot>) {
+        match result {
+            Ok(message) => slot.delivered(message.partition(), message.offset()),
+            Err((err, _)) => slot.failed(err),
+        }
+    }
+}
+
+/// The part of librdkafka's statistics the metrics use.
+#[derive(Deserialize)]
+struct Stats {
+    /// Records in the producer's queues.
+    msg_cnt: u64,
+    #[serde(default)]
+    topics: HashMap<String, TopicStats>,
+}
+
+#[derive(Deserialize)]
+struct TopicStats {
+    /// Records per batch over the last interval (the window rolls over at
+    /// every statistics emission, so `cnt` and `sum` add up across them).
+    batchcnt: Window,
+}
+
+#[derive(Deserialize)]
+struct Window {
+    cnt: u64,
+    sum: u64,
+}
+
+impl Stats {
+    fn record(&self) {
+        let m = crate::metrics::get();
+        let (batches, records) = self
+            .topics
+            .values()
+            .fold((0, 0), |(b, r), t| (b + t.batchcnt.cnt, r + t.batchcnt.sum));
+        m.kafka_batches.increment(batches);
+        m.kafka_batch_records.increment(records);
+        if batches > 0 {
+            m.kafka_batch_records_avg
+                .set(records as f64 / batches as f64);
+        }
+        m.kafka_queue_records.set(self.msg_cnt as f64);
+    }
+}
+
+/// Creates `config.producers` producers for `bootstrap_servers`.
+pub fn create(config: &KafkaConfig, bootstrap_servers: &str) -> KafkaResult<Vec<Arc<KafkaProducer>>> {
+    let mut client_config = ClientConfig::new();
+    for (key, value) in config.librdkafka_settings(bootstrap_servers) {
+        client_config.set(key, value);
+    }
+    (0..config.producers)
+        .map(|_| {
+            client_config
+                .create_with_context(GatewayContext)
+                .map(Arc::new)
+        })
+        .collect()
+}

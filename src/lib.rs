@@ -1,0 +1,181 @@
+//! kafka-gateway: an HTTP-to-Kafka gateway that speaks the Confluent REST
+//! Proxy API and batches records from all requests into a few tuned
+//! producers.
+//!
+//! # Layout
+//!
+//! - [`config`]: the typed configuration, its loading and validation.
+//! - [`error`]: the one table of error codes, HTTP statuses and metric labels.
+//! - [`metrics`]: every metric name and the handles the hot paths use.
+//! - [`http`]: routes and handlers (produce, metadata, health).
+//! - [`pipeline`]: server-side batching: the byte budget, the bounded queue
+//!   and the producer threads.
+//! - [`kafka`]: librdkafka producers, cached metadata, the embedded broker.
+//! - `codecs/` (crate `gateway-codecs`): JSON in, Kafka bytes out.
+//!
+//! [`run`] is the whole server: it takes its listener and a shutdown future,
+//! so tests start it on port 0.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod pipeline;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpServer};
+
+use crate::config::Config;
+use crate::error::StartError;
+use crate::http::AppState;
+use crate::kafka::embedded::EmbeddedBroker;
+use crate::kafka::metadata::MetadataCache;
+use crate::pipeline::Pipeline;
+
+/// Starts the gateway on `listener` and serves until `shutdown` completes,
+/// then stops accepting, finishes in-flight requests and flushes the
+/// producers.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    Gateway::start(config)?.serve(listener, shutdown).await
+}
+
+/// A gateway whose Kafka side is running and whose HTTP side is not yet.
+pub struct Gateway {
+    state: web::Data<AppState>,
+    bootstrap_servers: String,
+    /// Kept alive for as long as the gateway; dropped last.
+    embedded: Option<EmbeddedBroker>,
+}
+
+impl Gateway {
+    /// Starts the embedded broker (if no bootstrap servers are configured),
+    /// the producers and the pipeline.
+    pub fn start(config: Config) -> Result<Gateway, StartError> {
+        config.validate()?;
+        let metrics = metrics::init();
+        let embedded = if config.uses_embedded_broker() {
+            let broker = EmbeddedBroker::start(&config.embedded)?;
+            tracing::warn!(
+                bootstrap_servers = broker.bootstrap_servers(),
+                topics = ?config.embedded.topics,
+                "no kafka.bootstrap_servers configured: started the EMBEDDED in-memory broker; \
+                 records live in this process's memory only and are LOST when it stops"
+            );
+            Some(broker)
+        } else {
+            None
+        };
+        let bootstrap_servers = match &embedded {
+            Some(broker) => broker.bootstrap_servers().to_string(),
+            None => config.kafka.bootstrap_servers.clone(),
+        };
+        let producers = kafka::producer::create(&config.kafka, &bootstrap_servers)?;
+        let metadata = Arc::new(MetadataCache::new(
+            Arc::clone(&producers[0]),
+            Duration::from_millis(config.kafka.metadata_timeout_ms),
+        ));
+        let pipeline = Pipeline::start(
+            &producers,
+            config.pipeline.queue_capacity,
+            config.pipeline.max_in_flight_bytes,
+            config.pipeline.retry_after_seconds,
+            Duration::from_millis(config.shutdown.flush_timeout_ms),
+        )?;
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            codecs: gateway_codecs::Registry::new(),
+            pipeline,
+            metadata,
+            metrics,
+        });
+        Ok(Gateway {
+            state,
+            bootstrap_servers,
+            embedded,
+        })
+    }
+
+    /// The Kafka cluster the gateway produces to (the embedded one's
+    /// address when it runs one).
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` completes, then shuts
+    /// down in order: stop accepting, finish in-flight requests (up to
+    /// `shutdown.drain_timeout_ms`), flush the producers (up to
+    /// `shutdown.flush_timeout_ms`), stop the embedded broker.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartError> {
+        let config = Arc::clone(&self.state.config);
+        let workers = match config.http.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let address = listener.local_addr()?;
+        let app_state = self.state.clone();
+        let server = HttpServer::new(move || http::app(app_state.clone()))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(config.shutdown.drain_timeout_ms.div_ceil(1000))
+            .listen(listener)?
+            .run();
+        let handle = server.handle();
+        let mut server = tokio::spawn(server);
+        tracing::info!(%address, workers, bootstrap_servers = %self.bootstrap_servers, "serving");
+
+        let refresher = tokio::spawn(refresh_metadata(
+            Arc::clone(&self.state.metadata),
+            Duration::from_millis(config.kafka.metadata_refresh_interval_ms),
+        ));
+
+        let served = tokio::select! {
+            _ = shutdown => None,
+            result = &mut server => Some(result),
+        };
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        refresher.abort();
+        let result = match served {
+            Some(result) => result,
+            None => {
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        tracing::info!("flushing producers");
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || state.pipeline.shutdown())
+            .await
+            .map_err(std::io::Error::other)?;
+        // Producers go before the broker they talk to.
+        let _ = refresher.await;
+        drop(self.state);
+        drop(self.embedded);
+        tracing::info!("stopped");
+        result.map_err(std::io::Error::other)??;
+        Ok(())
+    }
+}
+
+/// Keeps the metadata cache fresh; a failure is logged, not fatal (readiness
+/// reports it).
+async fn refresh_metadata(cache: Arc<MetadataCache>, interval: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        if let Err(e) = cache.refresh().await {
+            tracing::warn!(error = %e, "metadata refresh failed");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The `kafka-gateway` binary: parses the command line, loads the
+//! configuration and runs the server until SIGINT or SIGTERM.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kafka_gateway::config::Config;
+
+/// An HTTP-to-Kafka gateway speaking the Confluent REST Proxy API.
+///
+/// With no kafka.bootstrap_servers configured it starts an embedded
+/// in-memory broker, so it works out of the box (data is lost at exit).
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML configuration file (see config/gateway.toml for every option).
+    /// KAFKA_GATEWAY_<SECTION>_<KEY> environment variables override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Address to listen on; overrides http.listen.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Validate the configuration, print it and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.http.listen = listen;
+    }
+    if let Err(e) = config.validate() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    if args.check_config {
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+
+    let listener = match TcpListener::bind(&config.http.listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("cannot listen on {}: {e}", config.http.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    match kafka_gateway::run(listener, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown signal received");
+}

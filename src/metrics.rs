@@ -1,0 +1,206 @@
+//! Every metric the gateway exports: names, help texts, buckets, and the
+//! handles the hot paths use. Names follow
+//! `gateway_<subsystem>_<name>_<unit>[_total]`; label values come from fixed
+//! sets (route names, status classes, error codes), never from user input.
+//!
+//! Hot paths record per request or per batch, never per record.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::error::ErrorCode;
+
+pub const HTTP_REQUESTS: &str = "gateway_http_requests_total";
+pub const HTTP_REQUEST_DURATION: &str = "gateway_http_request_duration_seconds";
+pub const PRODUCE_RECORDS: &str = "gateway_produce_records_total";
+pub const PRODUCE_BYTES: &str = "gateway_produce_bytes_total";
+pub const PRODUCE_RECORDS_PER_REQUEST: &str = "gateway_produce_request_records";
+pub const DELIVERY_DURATION: &str = "gateway_kafka_delivery_duration_seconds";
+pub const KAFKA_BATCHES: &str = "gateway_kafka_batches_total";
+pub const KAFKA_BATCH_RECORDS: &str = "gateway_kafka_batch_records_total";
+pub const KAFKA_BATCH_RECORDS_AVG: &str = "gateway_kafka_batch_records";
+pub const QUEUE_DEPTH: &str = "gateway_pipeline_queue_depth_requests";
+pub const IN_FLIGHT_BYTES: &str = "gateway_pipeline_in_flight_bytes";
+pub const KAFKA_QUEUE_RECORDS: &str = "gateway_kafka_queue_records";
+pub const ERRORS: &str = "gateway_errors_total";
+
+/// The routes named in labels; anything else is `other`.
+pub const ROUTES: &[&str] = &["produce", "metadata", "health", "metrics", "other"];
+const STATUS_CLASSES: &[&str] = &["2xx", "3xx", "4xx", "5xx"];
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+const RECORD_COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0];
+
+/// Handles registered once, so hot paths do no name lookups.
+pub struct Metrics {
+    /// `requests[route][status class]`.
+    requests: Vec<Vec<Counter>>,
+    durations: Vec<Histogram>,
+    errors: Vec<Counter>,
+    pub produce_records: Counter,
+    pub produce_bytes: Counter,
+    pub records_per_request: Histogram,
+    pub delivery_duration: Histogram,
+    pub kafka_batches: Counter,
+    pub kafka_batch_records: Counter,
+    pub kafka_batch_records_avg: Gauge,
+    pub queue_depth: Gauge,
+    pub in_flight_bytes: Gauge,
+    pub kafka_queue_records: Gauge,
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process (tests start several
+/// gateways in one process; they share it) and returns the handles.
+pub fn init() -> &'static Metrics {
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(PRODUCE_RECORDS_PER_REQUEST.into()),
+                    RECORD_COUNT_BUCKETS,
+                )
+            })
+            .expect("bucket lists are not empty")
+            .install_recorder()
+            .expect("no other metrics recorder is installed");
+        describe();
+        handle
+    });
+    METRICS.get_or_init(Metrics::register)
+}
+
+/// The Prometheus text of every metric.
+pub fn render() -> String {
+    HANDLE.get().map(|h| h.render()).unwrap_or_default()
+}
+
+/// The registered handles; `init` must have run.
+pub fn get() -> &'static Metrics {
+    METRICS.get().expect("metrics::init ran at start-up")
+}
+
+/// Counts an error answered to a client, request-wide or per record.
+pub fn error(code: ErrorCode) {
+    if let Some(m) = METRICS.get() {
+        m.errors[error_index(code)].increment(1);
+    }
+}
+
+fn error_index(code: ErrorCode) -> usize {
+    ErrorCode::ALL
+        .iter()
+        .position(|c| *c == code)
+        .expect("ALL lists every code")
+}
+
+fn describe() {
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route and status class");
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time from request start to response, by route"
+    );
+    describe_counter!(PRODUCE_RECORDS, "Records accepted for produce");
+    describe_counter!(
+        PRODUCE_BYTES,
+        metrics::Unit::Bytes,
+        "Key and value bytes accepted for produce"
+    );
+    describe_histogram!(PRODUCE_RECORDS_PER_REQUEST, "Records per produce request");
+    describe_histogram!(
+        DELIVERY_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a request's records entering the queue to the broker's last acknowledgement"
+    );
+    describe_counter!(KAFKA_BATCHES, "Kafka produce batches sent (librdkafka statistics)");
+    describe_counter!(
+        KAFKA_BATCH_RECORDS,
+        "Records in the Kafka batches counted by gateway_kafka_batches_total"
+    );
+    describe_gauge!(
+        KAFKA_BATCH_RECORDS_AVG,
+        "Average records per Kafka batch over the last statistics interval"
+    );
+    describe_gauge!(QUEUE_DEPTH, "Requests waiting for a producer thread");
+    describe_gauge!(
+        IN_FLIGHT_BYTES,
+        metrics::Unit::Bytes,
+        "Record bytes accepted and not yet acknowledged"
+    );
+    describe_gauge!(KAFKA_QUEUE_RECORDS, "Records held in librdkafka's queues");
+    describe_counter!(ERRORS, "Errors answered, by Confluent error code");
+}
+
+impl Metrics {
+    fn register() -> Metrics {
+        Metrics {
+            requests: ROUTES
+                .iter()
+                .map(|route| {
+                    STATUS_CLASSES
+                        .iter()
+                        .map(|class| {
+                            metrics::counter!(HTTP_REQUESTS, "route" => *route, "status" => *class)
+                        })
+                        .collect()
+                })
+                .collect(),
+            durations: ROUTES
+                .iter()
+                .map(|route| metrics::histogram!(HTTP_REQUEST_DURATION, "route" => *route))
+                .collect(),
+            errors: ErrorCode::ALL
+                .iter()
+                .map(|code| metrics::counter!(ERRORS, "code" => code.label()))
+                .collect(),
+            produce_records: metrics::counter!(PRODUCE_RECORDS),
+            produce_bytes: metrics::counter!(PRODUCE_BYTES),
+            records_per_request: metrics::histogram!(PRODUCE_RECORDS_PER_REQUEST),
+            delivery_duration: metrics::histogram!(DELIVERY_DURATION),
+            kafka_batches: metrics::counter!(KAFKA_BATCHES),
+            kafka_batch_records: metrics::counter!(KAFKA_BATCH_RECORDS),
+            kafka_batch_records_avg: metrics::gauge!(KAFKA_BATCH_RECORDS_AVG),
+            queue_depth: metrics::gauge!(QUEUE_DEPTH),
+            in_flight_bytes: metrics::gauge!(IN_FLIGHT_BYTES),
+            kafka_queue_records: metrics::gauge!(KAFKA_QUEUE_RECORDS),
+        }
+    }
+
+    /// Records one answered request.
+    pub fn request(&self, route: usize, status: u16, elapsed: Duration) {
+        let class = match status {
+            200..=299 => 0,
+            300..=399 => 1,
+            400..=499 => 2,
+            _ => 3,
+        };
+        self.requests[route][class].increment(1);
+        self.durations[route].record(elapsed.as_secs_f64());
+    }
+}
+
+/// Index into [`ROUTES`] for a request's method and matched route pattern.
+pub fn route_index(is_post: bool, pattern: Option<&str>) -> usize {
+    let name = match pattern {
+        Some("/topics/{topic}") | Some("/topics/{topic}/partitions/{partition}") if is_post => {
+            "produce"
+        }
+        Some(p) if p.starts_with("/topics") || p == "/brokers" => "metadata",
+        Some("/healthz") | Some("/readyz") => "health",
+        Some("/metrics") => "metrics",
+        _ => "other",
+    };
+    ROUTES
+        .iter()
+        .position(|r| *r == name)
+        .expect("every name is in ROUTES")
+}
