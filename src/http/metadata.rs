@@ -41,6 +41,21 @@ impl From<&PartitionInfo> for Partition {
     }
 }
 
+#[derive(Serialize)]
+struct TopicBody<'a> {
+    name: &'a str,
+    /// Topic configs need a DescribeConfigs call; empty until the v3 topic
+    /// admin work adds it.
+    configs: serde_json::Map<String, serde_json::Value>,
+    partitions: Vec<Partition>,
+}
+
+#[derive(Serialize)]
+struct Offsets {
+    beginning_offset: i64,
+    end_offset: i64,
+}
+
 fn v2_json(body: impl Serialize) -> HttpResponse {
     HttpResponse::Ok().content_type(V2_CONTENT_TYPE).json(body)
 }
@@ -80,9 +95,11 @@ pub async fn topic(
 ) -> Result<HttpResponse, ApiError> {
     let topic = fresh_topic(&state, &path).await?;
     let partitions: Vec<Partition> = topic.partitions.iter().map(Partition::from).collect();
-    Ok(v2_json(
-        json!({"name": topic.name, "configs": {}, "partitions": partitions}),
-    ))
+    Ok(v2_json(TopicBody {
+        name: &topic.name,
+        configs: serde_json::Map::new(),
+        partitions,
+    }))
 }
 
 pub async fn partitions(
@@ -111,9 +128,10 @@ pub async fn offsets(
     let topic = fresh_topic(&state, &name).await?;
     let id = find_partition(&topic, &raw)?.id;
     let (beginning, end) = state.metadata.watermarks(&name, id).await?;
-    Ok(v2_json(
-        json!({"beginning_offset": beginning, "end_offset": end}),
-    ))
+    Ok(v2_json(Offsets {
+        beginning_offset: beginning,
+        end_offset: end,
+    }))
 }
 
 pub async fn brokers(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
