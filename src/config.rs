@@ -35,9 +35,6 @@ pub struct HttpConfig {
     pub workers: usize,
     /// Largest request body accepted, after gzip decoding; larger → 413.
     pub max_request_bytes: usize,
-    /// Base URL written into responses that link back to the gateway;
-    /// empty means derived from the request's Host header.
-    pub advertised_url: String,
 }
 
 impl Default for HttpConfig {
@@ -46,7 +43,6 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:8082".into(),
             workers: 0,
             max_request_bytes: 16 * 1024 * 1024,
-            advertised_url: String::new(),
         }
     }
 }
@@ -168,7 +164,10 @@ const OWNED_LIBRDKAFKA_KEYS: &[(&str, &str)] = &[
     ("delivery.timeout.ms", "kafka.delivery_timeout_ms"),
     ("partitioner", "kafka.partitioner"),
     ("allow.auto.create.topics", "kafka.allow_auto_create_topics"),
-    ("statistics.interval.ms", "(set by the gateway for its metrics)"),
+    (
+        "statistics.interval.ms",
+        "(set by the gateway for its metrics)",
+    ),
 ];
 
 impl KafkaConfig {
@@ -200,7 +199,10 @@ impl KafkaConfig {
                 "queue.buffering.max.messages",
                 self.queue_max_records.to_string(),
             ),
-            ("queue.buffering.max.kbytes", self.queue_max_kbytes.to_string()),
+            (
+                "queue.buffering.max.kbytes",
+                self.queue_max_kbytes.to_string(),
+            ),
             ("message.max.bytes", self.message_max_bytes.to_string()),
             ("message.timeout.ms", self.delivery_timeout_ms.to_string()),
             ("partitioner", self.partitioner.clone()),
@@ -411,9 +413,9 @@ impl Config {
             "must be an address like 0.0.0.0:8082",
         );
         check(
-            self.http.max_request_bytes >= 1024,
+            (1024..=1 << 30).contains(&self.http.max_request_bytes),
             "http.max_request_bytes",
-            "must be at least 1024",
+            "must be between 1024 and 1073741824",
         );
         check(
             self.pipeline.max_in_flight_bytes >= self.http.max_request_bytes,
@@ -607,8 +609,7 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = Config::from_toml_and_env("[kafka]\nlingr_ms = 3\n", Vec::new()).unwrap_err();
         assert!(err.to_string().contains("lingr_ms"), "{err}");
-        let err =
-            Config::from_toml_and_env("", env(&[("KAFKA_GATEWAY_NOPE_X", "1")])).unwrap_err();
+        let err = Config::from_toml_and_env("", env(&[("KAFKA_GATEWAY_NOPE_X", "1")])).unwrap_err();
         assert!(err.to_string().contains("KAFKA_GATEWAY_NOPE_X"), "{err}");
     }
 

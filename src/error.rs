@@ -190,10 +190,7 @@ impl ApiError {
     }
 
     pub fn topic_not_found(topic: &str) -> ApiError {
-        ApiError::new(
-            ErrorCode::TopicNotFound,
-            format!("topic {topic} not found"),
-        )
+        ApiError::new(ErrorCode::TopicNotFound, format!("topic {topic} not found"))
     }
 }
 
@@ -258,7 +255,13 @@ mod tests {
         use RDKafkaErrorCode as K;
         assert_eq!(ErrorCode::from_kafka(K::MessageSizeTooLarge).code(), 50002);
         assert_eq!(ErrorCode::from_kafka(K::MessageTimedOut).code(), 50003);
-        assert_eq!(ErrorCode::from_kafka(K::TopicAuthorizationFailed).code(), 40301);
-        assert_eq!(ErrorCode::from_kafka(K::UnknownTopicOrPartition).code(), 40401);
+        assert_eq!(
+            ErrorCode::from_kafka(K::TopicAuthorizationFailed).code(),
+            40301
+        );
+        assert_eq!(
+            ErrorCode::from_kafka(K::UnknownTopicOrPartition).code(),
+            40401
+        );
     }
 }

@@ -103,7 +103,10 @@ fn error_index(code: ErrorCode) -> usize {
 }
 
 fn describe() {
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route and status class");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route and status class"
+    );
     describe_histogram!(
         HTTP_REQUEST_DURATION,
         metrics::Unit::Seconds,
@@ -121,7 +124,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time from a request's records entering the queue to the broker's last acknowledgement"
     );
-    describe_counter!(KAFKA_BATCHES, "Kafka produce batches sent (librdkafka statistics)");
+    describe_counter!(
+        KAFKA_BATCHES,
+        "Kafka produce batches sent (librdkafka statistics)"
+    );
     describe_counter!(
         KAFKA_BATCH_RECORDS,
         "Records in the Kafka batches counted by gateway_kafka_batches_total"

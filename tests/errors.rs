@@ -24,16 +24,27 @@ async fn rejected_requests_answer_their_error_and_write_nothing() {
     assert!(message.contains("malformed JSON at byte"), "{message}");
 
     let message = gw
-        .post(&path, BINARY, r#"{"records":[{"value":"aGk="},{"value":"not base64!"}]}"#)
+        .post(
+            &path,
+            BINARY,
+            r#"{"records":[{"value":"aGk="},{"value":"not base64!"}]}"#,
+        )
         .await
         .assert_error(400, 400);
     assert!(message.starts_with("records[1].value"), "{message}");
 
-    let message = gw.post(&path, BINARY, r#"{"records":[{"key":12,"value":"aGk="}]}"#).await.assert_error(400, 400);
+    let message = gw
+        .post(&path, BINARY, r#"{"records":[{"key":12,"value":"aGk="}]}"#)
+        .await
+        .assert_error(400, 400);
     assert!(message.starts_with("records[0].key"), "{message}");
 
-    gw.post(&path, JSON, r#"{"records":[]}"#).await.assert_error(422, 422);
-    gw.post(&path, JSON, r#"{"value":1}"#).await.assert_error(422, 422);
+    gw.post(&path, JSON, r#"{"records":[]}"#)
+        .await
+        .assert_error(422, 422);
+    gw.post(&path, JSON, r#"{"value":1}"#)
+        .await
+        .assert_error(422, 422);
     gw.post(&path, JSON, r#"{"records":[{"value":1,"partition":"x"}]}"#)
         .await
         .assert_error(422, 422);
@@ -41,30 +52,51 @@ async fn rejected_requests_answer_their_error_and_write_nothing() {
     gw.post(&path, "text/plain", r#"{"records":[{"value":1}]}"#)
         .await
         .assert_error(415, 415);
-    gw.post(&path, "application/vnd.kafka.avro.v2+json", r#"{"records":[{"value":1}]}"#)
-        .await
-        .assert_error(415, 415);
+    gw.post(
+        &path,
+        "application/vnd.kafka.avro.v2+json",
+        r#"{"records":[{"value":1}]}"#,
+    )
+    .await
+    .assert_error(415, 415);
 
     let big = json!({"records": [{"value": "x".repeat(5000)}]}).to_string();
     gw.post(&path, JSON, big).await.assert_error(413, 413);
 
-    gw.post(&format!("/topics/{t}/partitions/2"), JSON, r#"{"records":[{"value":1}]}"#)
-        .await
-        .assert_error(404, 40402);
-    gw.post(&format!("/topics/{t}/partitions/x"), JSON, r#"{"records":[{"value":1}]}"#)
-        .await
-        .assert_error(404, 40402);
+    gw.post(
+        &format!("/topics/{t}/partitions/2"),
+        JSON,
+        r#"{"records":[{"value":1}]}"#,
+    )
+    .await
+    .assert_error(404, 40402);
+    gw.post(
+        &format!("/topics/{t}/partitions/x"),
+        JSON,
+        r#"{"records":[{"value":1}]}"#,
+    )
+    .await
+    .assert_error(404, 40402);
     // One bad partition refuses the whole request, the good record included.
-    gw.post(&path, JSON, r#"{"records":[{"value":1,"partition":0},{"value":2,"partition":9}]}"#)
-        .await
-        .assert_error(404, 40402);
+    gw.post(
+        &path,
+        JSON,
+        r#"{"records":[{"value":1,"partition":0},{"value":2,"partition":9}]}"#,
+    )
+    .await
+    .assert_error(404, 40402);
 
     // Nothing of the above reached Kafka.
     for p in 0..2 {
-        let offsets = gw.get(&format!("/topics/{t}/partitions/{p}/offsets")).await.json();
+        let offsets = gw
+            .get(&format!("/topics/{t}/partitions/{p}/offsets"))
+            .await
+            .json();
         assert_eq!(offsets["end_offset"], 0, "partition {p}: {offsets}");
     }
-    let reply = gw.post(&path, JSON, r#"{"records":[{"value":"ok"}]}"#).await;
+    let reply = gw
+        .post(&path, JSON, r#"{"records":[{"value":"ok"}]}"#)
+        .await;
     assert_eq!(reply.status, 200);
     let stored = read_all(&gw.bootstrap, &t, 2, 1).await;
     assert_eq!(stored.len(), 1, "{stored:?}");
@@ -85,7 +117,11 @@ async fn unknown_topics_answer_40401_within_a_second() {
             .await
             .assert_error(404, 40401);
         assert!(message.contains("not found"), "{message}");
-        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
     gw.get(&format!("/topics/{}", topic("missing")))
         .await
@@ -106,13 +142,18 @@ async fn a_record_too_large_for_kafka_fails_alone_with_50002() {
         {"value": "x".repeat(20_000)},
         {"value": "small too"}
     ]});
-    let reply = gw.post(&format!("/topics/{t}"), JSON, body.to_string()).await;
+    let reply = gw
+        .post(&format!("/topics/{t}"), JSON, body.to_string())
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let offsets = reply.json()["offsets"].clone();
     assert_eq!(offsets[0]["error_code"], serde_json::Value::Null);
     assert_eq!(offsets[1]["error_code"], 50002, "{offsets}");
     assert_eq!(offsets[1]["offset"], serde_json::Value::Null);
-    assert!(offsets[1]["error"].as_str().unwrap().contains("too large"), "{offsets}");
+    assert!(
+        offsets[1]["error"].as_str().unwrap().contains("too large"),
+        "{offsets}"
+    );
     assert_eq!(offsets[2]["error_code"], serde_json::Value::Null);
     let stored = read_all(&gw.bootstrap, &t, 1, 2).await;
     assert_eq!(stored.len(), 2, "{stored:?}");

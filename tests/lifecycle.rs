@@ -74,13 +74,26 @@ async fn readiness_follows_the_broker() {
     let started = Instant::now();
     gw.get("/readyz").await.assert_error(503, 50302);
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(gw.get("/healthz").await.status, 200, "alive while Kafka is not");
+    assert_eq!(
+        gw.get("/healthz").await.status,
+        200,
+        "alive while Kafka is not"
+    );
     // A record produced while the broker is down fails on its own, in time.
     let reply = gw
-        .post(&format!("/topics/{t}"), JSON, r#"{"records":[{"value":1}]}"#)
+        .post(
+            &format!("/topics/{t}"),
+            JSON,
+            r#"{"records":[{"value":1}]}"#,
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(reply.json()["offsets"][0]["error_code"], 50003, "{}", reply.text);
+    assert_eq!(
+        reply.json()["offsets"][0]["error_code"],
+        50003,
+        "{}",
+        reply.text
+    );
 
     cluster.broker_up(1).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -126,16 +139,32 @@ async fn shutdown_loses_nothing_that_was_acknowledged_or_accepted() {
             while !stop.load(Ordering::Relaxed) {
                 let value = format!("{c}-{i}");
                 let is_async = i % 3 == 0;
-                let target = if is_async { format!("{url}?async=true") } else { url.clone() };
+                let target = if is_async {
+                    format!("{url}?async=true")
+                } else {
+                    url.clone()
+                };
                 let body = json!({"records": [{"value": value}]}).to_string();
-                let Ok(response) = http.post(&target).header("Content-Type", JSON).body(body).send().await else {
+                let Ok(response) = http
+                    .post(&target)
+                    .header("Content-Type", JSON)
+                    .body(body)
+                    .send()
+                    .await
+                else {
                     break; // the listener is closed
                 };
                 match response.status().as_u16() {
                     200 => {
                         let answer: Value = response.json().await.unwrap();
                         let entry = &answer["offsets"][0];
-                        accepted.push((value, Some((entry["partition"].as_i64().unwrap(), entry["offset"].as_i64().unwrap()))));
+                        accepted.push((
+                            value,
+                            Some((
+                                entry["partition"].as_i64().unwrap(),
+                                entry["offset"].as_i64().unwrap(),
+                            )),
+                        ));
                     }
                     202 => accepted.push((value, None)),
                     _ => {}
@@ -154,15 +183,31 @@ async fn shutdown_loses_nothing_that_was_acknowledged_or_accepted() {
     for client in clients {
         accepted.extend(client.await.unwrap());
     }
-    assert!(accepted.len() > 20, "too little traffic to mean anything: {}", accepted.len());
+    assert!(
+        accepted.len() > 20,
+        "too little traffic to mean anything: {}",
+        accepted.len()
+    );
 
     let stored = read_all(&cluster.bootstrap_servers(), &t, 2, accepted.len()).await;
-    assert_eq!(stored.len(), accepted.len(), "stored records differ from accepted ones");
+    assert_eq!(
+        stored.len(),
+        accepted.len(),
+        "stored records differ from accepted ones"
+    );
     for (value, position) in &accepted {
         let json_value = format!("\"{value}\"");
         match position {
-            Some((p, o)) => assert_eq!(at(&stored, *p, *o).value.as_deref(), Some(json_value.as_bytes())),
-            None => assert!(stored.iter().any(|s| s.value.as_deref() == Some(json_value.as_bytes())), "async {value} lost"),
+            Some((p, o)) => assert_eq!(
+                at(&stored, *p, *o).value.as_deref(),
+                Some(json_value.as_bytes())
+            ),
+            None => assert!(
+                stored
+                    .iter()
+                    .any(|s| s.value.as_deref() == Some(json_value.as_bytes())),
+                "async {value} lost"
+            ),
         }
     }
 }

@@ -18,7 +18,9 @@ async fn json_records_are_stored_at_the_offsets_answered() {
         {"key": {"id": 7}, "value": "plain string"},
         {"key": "tombstone"}
     ]});
-    let reply = gw.post(&format!("/topics/{t}"), JSON, body.to_string()).await;
+    let reply = gw
+        .post(&format!("/topics/{t}"), JSON, body.to_string())
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.content_type(), V2);
     let answer = reply.json();
@@ -47,7 +49,15 @@ async fn json_records_are_stored_at_the_offsets_answered() {
         assert_eq!(decode(&s.value), record["value"]);
     }
     // A null value is a tombstone: no payload at all.
-    assert_eq!(at(&stored, offsets[3]["partition"].as_i64().unwrap(), offsets[3]["offset"].as_i64().unwrap()).value, None);
+    assert_eq!(
+        at(
+            &stored,
+            offsets[3]["partition"].as_i64().unwrap(),
+            offsets[3]["offset"].as_i64().unwrap()
+        )
+        .value,
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,11 +72,18 @@ async fn binary_records_keep_their_bytes_and_partitions() {
     ]});
     // The partition path form; a partition in the body overrides it.
     let reply = gw
-        .post(&format!("/topics/{t}/partitions/3"), BINARY, body.to_string())
+        .post(
+            &format!("/topics/{t}/partitions/3"),
+            BINARY,
+            body.to_string(),
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let offsets = reply.json()["offsets"].as_array().unwrap().clone();
-    let partitions: Vec<i64> = offsets.iter().map(|o| o["partition"].as_i64().unwrap()).collect();
+    let partitions: Vec<i64> = offsets
+        .iter()
+        .map(|o| o["partition"].as_i64().unwrap())
+        .collect();
     assert_eq!(partitions, [3, 3, 0]);
 
     let stored = read_all(&gw.bootstrap, &t, 4, 3).await;
@@ -77,7 +94,12 @@ async fn binary_records_keep_their_bytes_and_partitions() {
     let second = at(&stored, 3, offsets[1]["offset"].as_i64().unwrap());
     assert_eq!(second.key, None);
     assert_eq!(second.value.as_deref(), Some(&b"Kafka"[..]));
-    assert_eq!(at(&stored, 0, offsets[2]["offset"].as_i64().unwrap()).value.as_deref(), Some(&b"Kafka"[..]));
+    assert_eq!(
+        at(&stored, 0, offsets[2]["offset"].as_i64().unwrap())
+            .value
+            .as_deref(),
+        Some(&b"Kafka"[..])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,12 +109,25 @@ async fn keyed_records_go_where_java_producers_put_them() {
     let t = topic("keyed");
     let gw = TestGateway::start(embedded_config(&[&t], 6)).await;
     let keys = ["alpha", "bravo", "charlie", "delta"];
-    let records: Vec<Value> = keys.iter().map(|k| json!({"key": b64(k.as_bytes()), "value": "AA=="})).collect();
-    let reply = gw.post(&format!("/topics/{t}"), BINARY, json!({"records": records}).to_string()).await;
+    let records: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"key": b64(k.as_bytes()), "value": "AA=="}))
+        .collect();
+    let reply = gw
+        .post(
+            &format!("/topics/{t}"),
+            BINARY,
+            json!({"records": records}).to_string(),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     for (key, entry) in keys.iter().zip(reply.json()["offsets"].as_array().unwrap()) {
         let expected = (murmur2(key.as_bytes()) & 0x7fff_ffff) % 6;
-        assert_eq!(entry["partition"].as_u64().unwrap(), expected as u64, "key {key}");
+        assert_eq!(
+            entry["partition"].as_u64().unwrap(),
+            expected as u64,
+            "key {key}"
+        );
     }
 }
 
@@ -141,18 +176,30 @@ async fn application_json_is_accepted_as_json_and_seed_examples_work() {
     // default topics.
     let gw = TestGateway::start(embedded_config(&["jsontest", "binarytest"], 1)).await;
     let reply = gw
-        .post("/topics/jsontest", JSON, r#"{"records":[{"value":{"foo":"bar"}}]}"#)
+        .post(
+            "/topics/jsontest",
+            JSON,
+            r#"{"records":[{"value":{"foo":"bar"}}]}"#,
+        )
         .await;
     assert_eq!(
         reply.text,
         r#"{"offsets":[{"partition":0,"offset":0,"error_code":null,"error":null}],"key_schema_id":null,"value_schema_id":null}"#
     );
     let reply = gw
-        .post("/topics/binarytest", BINARY, r#"{"records":[{"value":"S2Fma2E="}]}"#)
+        .post(
+            "/topics/binarytest",
+            BINARY,
+            r#"{"records":[{"value":"S2Fma2E="}]}"#,
+        )
         .await;
     assert_eq!(reply.json()["offsets"][0]["offset"], 0);
     let reply = gw
-        .post("/topics/jsontest", "application/json; charset=utf-8", r#"{"records":[{"value":[1,2]}]}"#)
+        .post(
+            "/topics/jsontest",
+            "application/json; charset=utf-8",
+            r#"{"records":[{"value":[1,2]}]}"#,
+        )
         .await;
     assert_eq!(reply.json()["offsets"][0]["offset"], 1);
     let stored = read_all(&gw.bootstrap, "jsontest", 1, 2).await;

@@ -139,7 +139,12 @@ fn request_format(req: &HttpRequest) -> Result<Format, ApiError> {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let format = if mime == "application/json" {
         // Confluent refuses this; Karapace and users treat it as JSON.
         Some(Format::Json)
@@ -263,7 +268,10 @@ fn encode_part(
             CodecError::WrongType { .. } | CodecError::InvalidBase64(_) => ErrorCode::BadRequest,
             CodecError::InvalidData(_) => ErrorCode::Unprocessable,
         };
-        return Err(ApiError::new(code, format!("records[{index}].{field}: {e}")));
+        return Err(ApiError::new(
+            code,
+            format!("records[{index}].{field}: {e}"),
+        ));
     }
     let end = u32::try_from(data.len())
         .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "request records exceed 4 GiB"))?;
@@ -347,7 +355,12 @@ mod tests {
 
     fn encode(format: Format, body: &str) -> Result<RecordBatch, ApiError> {
         let registry = Registry::new();
-        parse_and_encode(registry.get(format).unwrap(), body.as_bytes(), "t".into(), None)
+        parse_and_encode(
+            registry.get(format).unwrap(),
+            body.as_bytes(),
+            "t".into(),
+            None,
+        )
     }
 
     #[test]
@@ -371,13 +384,29 @@ mod tests {
         assert_eq!(err.code, ErrorCode::BadRequest);
         assert!(err.message.contains("byte"), "{}", err.message);
 
-        let err = encode(Format::Binary, r#"{"records":[{"value":"aw=="},{"value":"@@"}]}"#)
-            .unwrap_err();
+        let err = encode(
+            Format::Binary,
+            r#"{"records":[{"value":"aw=="},{"value":"@@"}]}"#,
+        )
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::BadRequest);
-        assert!(err.message.starts_with("records[1].value"), "{}", err.message);
+        assert!(
+            err.message.starts_with("records[1].value"),
+            "{}",
+            err.message
+        );
 
-        for body in [r#"{"records":[]}"#, r#"{}"#, r#"[1]"#, r#"{"records":[{"partition":-1}]}"#] {
-            assert_eq!(encode(Format::Json, body).unwrap_err().code, ErrorCode::Unprocessable, "{body}");
+        for body in [
+            r#"{"records":[]}"#,
+            r#"{}"#,
+            r#"[1]"#,
+            r#"{"records":[{"partition":-1}]}"#,
+        ] {
+            assert_eq!(
+                encode(Format::Json, body).unwrap_err().code,
+                ErrorCode::Unprocessable,
+                "{body}"
+            );
         }
     }
 

@@ -37,7 +37,8 @@ impl EmbeddedBroker {
                 };
                 let replication = config.brokers.min(3) as i32;
                 for topic in &config.topics {
-                    if let Err(e) = cluster.create_topic(topic, config.partitions as i32, replication)
+                    if let Err(e) =
+                        cluster.create_topic(topic, config.partitions as i32, replication)
                     {
                         let _ = ready_tx.send(Err(e));
                         return;

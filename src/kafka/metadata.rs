@@ -111,7 +111,11 @@ impl MetadataCache {
     }
 
     /// Beginning and end offsets of one partition.
-    pub async fn watermarks(self: &Arc<Self>, topic: &str, partition: i32) -> Result<(i64, i64), ApiError> {
+    pub async fn watermarks(
+        self: &Arc<Self>,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(i64, i64), ApiError> {
         let this = Arc::clone(self);
         let topic = topic.to_string();
         blocking(move || {

@@ -80,7 +80,10 @@ impl Stats {
 }
 
 /// Creates `config.producers` producers for `bootstrap_servers`.
-pub fn create(config: &KafkaConfig, bootstrap_servers: &str) -> KafkaResult<Vec<Arc<KafkaProducer>>> {
+pub fn create(
+    config: &KafkaConfig,
+    bootstrap_servers: &str,
+) -> KafkaResult<Vec<Arc<KafkaProducer>>> {
     let mut client_config = ClientConfig::new();
     for (key, value) in config.librdkafka_settings(bootstrap_servers) {
         client_config.set(key, value);

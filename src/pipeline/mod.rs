@@ -55,8 +55,14 @@ pub struct RecordRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The broker acknowledged it under the configured `acks`.
-    Delivered { partition: i32, offset: i64 },
-    Failed { code: ErrorCode, message: String },
+    Delivered {
+        partition: i32,
+        offset: i64,
+    },
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// The bookkeeping of one request whose records are in flight.

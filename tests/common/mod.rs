@@ -63,7 +63,12 @@ impl TestGateway {
 
     /// POSTs `body` to `path` with `content_type`; returns status, headers
     /// and the JSON body.
-    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Reply {
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
         let response = self
             .http
             .post(format!("{}{path}", self.url))
@@ -150,7 +155,12 @@ pub struct Stored {
 
 /// Reads every record of `topic`'s partitions `0..partitions` from the
 /// beginning until `expected` records are found or 15 s pass.
-pub async fn read_all(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -> Vec<Stored> {
+pub async fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+) -> Vec<Stored> {
     let bootstrap = bootstrap.to_string();
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || {

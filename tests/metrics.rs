@@ -1,0 +1,97 @@
+//! `/metrics` after real traffic. Its own test binary (own process), so the
+//! process-wide counters hold this test's traffic only.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+fn parse(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_requests_records_batches_and_errors() {
+    let t = topic("metrics");
+    let gw = TestGateway::start(embedded_config(&[&t], 2)).await;
+    let clients = 64;
+    let per_client = 25;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let http = gw.http.clone();
+        let url = format!("{}/topics/{t}", gw.url);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_client {
+                let body = json!({"records": [{"value": {"c": c, "i": i}}]}).to_string();
+                let r = http
+                    .post(&url)
+                    .header("Content-Type", JSON)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    gw.post("/topics/nope", JSON, r#"{"records":[{"value":1}]}"#)
+        .await
+        .assert_error(404, 40401);
+    gw.post(&format!("/topics/{t}"), JSON, "{")
+        .await
+        .assert_error(400, 400);
+
+    let records = (clients * per_client) as f64;
+    // librdkafka reports batches in its statistics, once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let m = loop {
+        let reply = gw.get("/metrics").await;
+        assert_eq!(reply.status, 200);
+        assert!(reply.content_type().starts_with("text/plain"));
+        let m = parse(&reply.text);
+        if m.get("gateway_kafka_batch_records_total") == Some(&records) {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch statistics never covered every record: {m:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(m["gateway_produce_records_total"], records);
+    assert_eq!(
+        m["gateway_http_requests_total{route=\"produce\",status=\"2xx\"}"],
+        records
+    );
+    assert_eq!(
+        m["gateway_http_requests_total{route=\"produce\",status=\"4xx\"}"],
+        2.0
+    );
+    assert_eq!(m["gateway_errors_total{code=\"40401\"}"], 1.0);
+    assert_eq!(m["gateway_errors_total{code=\"400\"}"], 1.0);
+    assert_eq!(m["gateway_kafka_delivery_duration_seconds_count"], records);
+    assert_eq!(m["gateway_produce_request_records_count"], records);
+    assert!(m.contains_key(
+        "gateway_http_request_duration_seconds_bucket{route=\"produce\",le=\"0.005\"}"
+    ));
+    assert_eq!(
+        m["gateway_pipeline_in_flight_bytes"], 0.0,
+        "budget returned"
+    );
+    assert_eq!(m["gateway_pipeline_queue_depth_requests"], 0.0);
+    // Server-side batching: concurrent single-record requests share batches.
+    let per_batch = m["gateway_kafka_batch_records_total"] / m["gateway_kafka_batches_total"];
+    assert!(per_batch > 2.0, "records per Kafka batch: {per_batch}");
+}
