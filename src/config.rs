@@ -224,6 +224,10 @@ impl KafkaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
+    /// `queue`: records go through the bounded queue to one thread per
+    /// producer. `direct`: HTTP workers call the producer themselves (kept
+    /// to measure the queue against; see loadtest/RESULTS.md).
+    pub mode: crate::pipeline::Mode,
     /// Bound of the queue between HTTP workers and producer threads, in
     /// requests (each request enters the queue as one item).
     pub queue_capacity: usize,
@@ -237,6 +241,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
+            mode: crate::pipeline::Mode::Queue,
             queue_capacity: 8192,
             max_in_flight_bytes: 64 * 1024 * 1024,
             retry_after_seconds: 1,

@@ -35,7 +35,7 @@ use crate::error::StartError;
 use crate::http::AppState;
 use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::metadata::MetadataCache;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, PipelineSettings};
 
 /// Starts the gateway on `listener` and serves until `shutdown` completes,
 /// then stops accepting, finishes in-flight requests and flushes the
@@ -83,12 +83,19 @@ impl Gateway {
             Arc::clone(&producers[0]),
             Duration::from_millis(config.kafka.metadata_timeout_ms),
         ));
+        let sinks = producers
+            .iter()
+            .map(|p| Arc::clone(p) as Arc<dyn pipeline::Sink>)
+            .collect();
         let pipeline = Pipeline::start(
-            &producers,
-            config.pipeline.queue_capacity,
-            config.pipeline.max_in_flight_bytes,
-            config.pipeline.retry_after_seconds,
-            Duration::from_millis(config.shutdown.flush_timeout_ms),
+            sinks,
+            PipelineSettings {
+                mode: config.pipeline.mode,
+                queue_capacity: config.pipeline.queue_capacity,
+                max_in_flight_bytes: config.pipeline.max_in_flight_bytes,
+                retry_after_seconds: config.pipeline.retry_after_seconds,
+                flush_timeout: Duration::from_millis(config.shutdown.flush_timeout_ms),
+            },
         )?;
         let state = web::Data::new(AppState {
             config: Arc::new(config),

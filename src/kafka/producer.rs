@@ -2,16 +2,18 @@
 //! deliveries settle the records' slots, statistics feed the batch metrics.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaResult;
-use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message};
 use serde::Deserialize;
 
 use crate::config::KafkaConfig;
-use crate::pipeline::Slot;
+use crate::pipeline::{Pending, RecordBatch, Sink, Slot};
 
 /// The gateway's producer type. A `ThreadedProducer` runs its own polling
 /// thread, so delivery callbacks are served while the feeding thread sends.
@@ -95,4 +97,47 @@ pub fn create(
                 .map(Arc::new)
         })
         .collect()
+}
+
+impl Sink for KafkaProducer {
+    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>) {
+        let data = &batch.data;
+        let part =
+            |r: &Option<Range<u32>>| r.as_ref().map(|r| &data[r.start as usize..r.end as usize]);
+        for (index, record) in batch.records.iter().enumerate() {
+            let mut out: BaseRecord<'_, [u8], [u8], Box<Slot>> =
+                BaseRecord::with_opaque_to(&batch.topic, Box::new(pending.slot(index)));
+            if let Some(partition) = record.partition {
+                out = out.partition(partition);
+            }
+            if let Some(key) = part(&record.key) {
+                out = out.key(key);
+            }
+            if let Some(value) = part(&record.value) {
+                out = out.payload(value);
+            }
+            loop {
+                match self.send(out) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // librdkafka's queue is full: wait for deliveries to
+                        // make room. The HTTP side sees the budget and the
+                        // queue fill up and answers 429; nothing is dropped.
+                        out = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err((err, back)) => {
+                        back.delivery_opaque.failed(&err);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&self, timeout: Duration) {
+        if let Err(e) = Producer::flush(self, timeout) {
+            tracing::error!(error = %e, "producer flush did not complete");
+        }
+    }
 }

@@ -23,15 +23,37 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::error::KafkaError;
+use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::kafka::producer::KafkaProducer;
 use budget::Permit;
+
+/// Where records leave the pipeline: an rdkafka producer
+/// (`kafka::producer`), or in benches a sink that acknowledges at once.
+pub trait Sink: Send + Sync + 'static {
+    /// Hands every record of `batch` on; each record's [`Slot`] must be
+    /// settled exactly once, now or later.
+    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>);
+    /// Waits up to `timeout` for everything handed on to be settled.
+    fn flush(&self, timeout: Duration);
+}
+
+/// How requests reach the sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Through the bounded queue to one thread per sink (the default).
+    Queue,
+    /// The HTTP worker calls the sink itself. Kept to measure what the
+    /// queue is worth (loadtest/RESULTS.md).
+    Direct,
+}
 
 /// One request's records, ready for Kafka. Keys and values of all records
 /// live back to back in `data`: one allocation per request.
@@ -92,6 +114,14 @@ impl Pending {
             enqueued_at: Instant::now(),
         };
         (Arc::new(pending), rx)
+    }
+
+    /// The delivery opaque for record `index`.
+    pub fn slot(self: &Arc<Self>, index: usize) -> Slot {
+        Slot {
+            pending: Arc::clone(self),
+            index,
+        }
     }
 
     /// Settles record `index`; the last one answers the request.
@@ -156,40 +186,56 @@ enum Job {
 
 /// The queue and the producer threads behind it.
 pub struct Pipeline {
+    mode: Mode,
+    sinks: Vec<Arc<dyn Sink>>,
+    /// Round robin over `sinks` in direct mode.
+    next_sink: AtomicUsize,
     jobs: Sender<Job>,
     /// Kept to report the queue depth.
     queue: Receiver<Job>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     budget: Arc<budget::ByteBudget>,
     retry_after_seconds: u64,
+    flush_timeout: Duration,
+}
+
+/// What [`Pipeline::start`] needs besides its sinks.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub mode: Mode,
+    pub queue_capacity: usize,
+    pub max_in_flight_bytes: usize,
+    pub retry_after_seconds: u64,
+    pub flush_timeout: Duration,
 }
 
 impl Pipeline {
-    /// Starts one feeding thread per producer.
-    pub fn start(
-        producers: &[Arc<KafkaProducer>],
-        queue_capacity: usize,
-        max_in_flight_bytes: usize,
-        retry_after_seconds: u64,
-        flush_timeout: Duration,
-    ) -> std::io::Result<Pipeline> {
-        let (jobs, queue) = crossbeam_channel::bounded(queue_capacity);
+    /// Starts one feeding thread per sink (none in direct mode).
+    pub fn start(sinks: Vec<Arc<dyn Sink>>, settings: PipelineSettings) -> std::io::Result<Pipeline> {
+        let (jobs, queue) = crossbeam_channel::bounded(settings.queue_capacity);
         let mut threads = Vec::new();
-        for (i, producer) in producers.iter().enumerate() {
-            let producer = Arc::clone(producer);
-            let queue = queue.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("producer-{i}"))
-                    .spawn(move || feed(&producer, &queue, flush_timeout))?,
-            );
+        if settings.mode == Mode::Queue {
+            for (i, sink) in sinks.iter().enumerate() {
+                let sink = Arc::clone(sink);
+                let queue = queue.clone();
+                let flush_timeout = settings.flush_timeout;
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("producer-{i}"))
+                        .spawn(move || feed(sink.as_ref(), &queue, flush_timeout))?,
+                );
+            }
         }
         Ok(Pipeline {
+            mode: settings.mode,
+            sinks,
+            next_sink: AtomicUsize::new(0),
             jobs,
             queue,
             threads: Mutex::new(threads),
-            budget: budget::ByteBudget::new(max_in_flight_bytes),
-            retry_after_seconds,
+            budget: budget::ByteBudget::new(settings.max_in_flight_bytes),
+            retry_after_seconds: settings.retry_after_seconds,
+            flush_timeout: settings.flush_timeout,
         })
     }
 
@@ -215,6 +261,11 @@ impl Pipeline {
         permit: Permit,
     ) -> Result<oneshot::Receiver<Vec<Outcome>>, ApiError> {
         let (pending, done) = Pending::new(batch.records.len(), permit);
+        if self.mode == Mode::Direct {
+            let i = self.next_sink.fetch_add(1, Ordering::Relaxed) % self.sinks.len();
+            self.sinks[i].send_batch(batch, &pending);
+            return Ok(done);
+        }
         match self.jobs.try_send(Job::Produce(batch, pending)) {
             Ok(()) => Ok(done),
             Err(TrySendError::Full(_)) => Err(ApiError::throttled(
@@ -237,10 +288,16 @@ impl Pipeline {
         self.budget.used()
     }
 
-    /// Lets every producer thread drain the queue, flush its producer and
-    /// exit. Blocks; call after the HTTP server has stopped.
+    /// Lets every producer thread drain the queue, flush its sink and exit.
+    /// Blocks; call after the HTTP server has stopped.
     pub fn shutdown(&self) {
         let threads = std::mem::take(&mut *self.threads.lock());
+        if threads.is_empty() {
+            for sink in &self.sinks {
+                sink.flush(self.flush_timeout);
+            }
+            return;
+        }
         for _ in &threads {
             // The queue is FIFO: every job queued before is handled first.
             let _ = self.jobs.send(Job::Stop);
@@ -251,53 +308,13 @@ impl Pipeline {
     }
 }
 
-/// A producer thread: hands queued records to librdkafka until told to stop.
-fn feed(producer: &KafkaProducer, queue: &Receiver<Job>, flush_timeout: Duration) {
+/// A producer thread: hands queued records to its sink until told to stop.
+fn feed(sink: &dyn Sink, queue: &Receiver<Job>, flush_timeout: Duration) {
     while let Ok(job) = queue.recv() {
         match job {
-            Job::Produce(batch, pending) => send_batch(producer, batch, &pending),
+            Job::Produce(batch, pending) => sink.send_batch(batch, &pending),
             Job::Stop => break,
         }
     }
-    if let Err(e) = producer.flush(flush_timeout) {
-        tracing::error!(error = %e, "producer flush at shutdown did not complete");
-    }
-}
-
-fn send_batch(producer: &KafkaProducer, batch: RecordBatch, pending: &Arc<Pending>) {
-    let data = &batch.data;
-    let part = |r: &Option<Range<u32>>| r.as_ref().map(|r| &data[r.start as usize..r.end as usize]);
-    for (index, record) in batch.records.iter().enumerate() {
-        let slot = Box::new(Slot {
-            pending: Arc::clone(pending),
-            index,
-        });
-        let mut out: BaseRecord<'_, [u8], [u8], Box<Slot>> =
-            BaseRecord::with_opaque_to(&batch.topic, slot);
-        if let Some(partition) = record.partition {
-            out = out.partition(partition);
-        }
-        if let Some(key) = part(&record.key) {
-            out = out.key(key);
-        }
-        if let Some(value) = part(&record.value) {
-            out = out.payload(value);
-        }
-        loop {
-            match producer.send(out) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    // librdkafka's queue is full: wait for deliveries to make
-                    // room. The HTTP side sees the budget and queue fill up
-                    // and answers 429; nothing is dropped.
-                    out = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((err, back)) => {
-                    back.delivery_opaque.failed(&err);
-                    break;
-                }
-            }
-        }
-    }
+    sink.flush(flush_timeout);
 }
