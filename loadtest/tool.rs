@@ -85,8 +85,11 @@ fn json_value(i: usize) -> Value {
     })
 }
 
-/// The HTTP body and, per record, the key and value bytes Kafka receives.
-fn scenario(s: Scenario) -> (&'static str, Value, Vec<(Option<Vec<u8>>, Vec<u8>)>) {
+/// One record as Kafka receives it: key and value bytes.
+type KafkaRecord = (Option<Vec<u8>>, Vec<u8>);
+
+/// The content type, the HTTP body and the records Kafka receives.
+fn scenario(s: Scenario) -> (&'static str, Value, Vec<KafkaRecord>) {
     match s {
         Scenario::A | Scenario::B => {
             let n = if matches!(s, Scenario::A) { 1 } else { 100 };
