@@ -232,7 +232,9 @@ pub struct PipelineConfig {
     /// requests (each request enters the queue as one item).
     pub queue_capacity: usize,
     /// Bytes of records accepted but not yet acknowledged, across all
-    /// requests. Past it a request answers 429 with `Retry-After`.
+    /// requests (keys and values count twice, plus 256 bytes per record of
+    /// bookkeeping). Past it a request answers 429 with `Retry-After`; a
+    /// request that alone needs more answers 413.
     pub max_in_flight_bytes: usize,
     /// The `Retry-After` value, in seconds, sent with a 429.
     pub retry_after_seconds: u64,
@@ -423,9 +425,10 @@ impl Config {
             "must be between 1024 and 1073741824",
         );
         check(
-            self.pipeline.max_in_flight_bytes >= self.http.max_request_bytes,
+            self.pipeline.max_in_flight_bytes >= 2 * self.http.max_request_bytes,
             "pipeline.max_in_flight_bytes",
-            "must be at least http.max_request_bytes, or a large request could never be admitted",
+            "must be at least twice http.max_request_bytes (records are held twice until \
+             acknowledged), or a large request could never be admitted",
         );
         check(
             self.pipeline.queue_capacity > 0,

@@ -19,6 +19,8 @@ pub enum ErrorCode {
     BadRequest,
     /// No such route.
     NotFound,
+    /// The route exists, the method does not.
+    MethodNotAllowed,
     /// Topic does not exist.
     TopicNotFound,
     /// Partition does not exist in the topic.
@@ -52,6 +54,7 @@ impl ErrorCode {
             ErrorCode::NotFound | ErrorCode::TopicNotFound | ErrorCode::PartitionNotFound => {
                 StatusCode::NOT_FOUND
             }
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
@@ -72,6 +75,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::TopicNotFound => 40401,
             ErrorCode::PartitionNotFound => 40402,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::Unprocessable => 422,
@@ -92,6 +96,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "404",
             ErrorCode::TopicNotFound => "40401",
             ErrorCode::PartitionNotFound => "40402",
+            ErrorCode::MethodNotAllowed => "405",
             ErrorCode::PayloadTooLarge => "413",
             ErrorCode::UnsupportedMediaType => "415",
             ErrorCode::Unprocessable => "422",
@@ -106,9 +111,10 @@ impl ErrorCode {
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
         ErrorCode::TopicNotFound,
         ErrorCode::PartitionNotFound,
         ErrorCode::PayloadTooLarge,
@@ -123,9 +129,10 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
-    /// The per-record code for a librdkafka error, as Confluent answers it.
-    /// Queue full never reaches here: it is back-pressure, handled by the
-    /// producer threads.
+    /// The per-record code for a librdkafka error, as Confluent answers it:
+    /// only 40101, 40301, 50003 (what Java's client deems retriable) and
+    /// 50002. Unknown topic or partition is retriable there too (metadata
+    /// may lag); request-wide 40401/40402 come from the metadata check.
     pub fn from_kafka(code: RDKafkaErrorCode) -> ErrorCode {
         use RDKafkaErrorCode as K;
         match code {
@@ -133,9 +140,16 @@ impl ErrorCode {
             K::TopicAuthorizationFailed
             | K::ClusterAuthorizationFailed
             | K::TransactionalIdAuthorizationFailed => ErrorCode::KafkaAuthorization,
-            K::UnknownTopicOrPartition | K::UnknownTopic => ErrorCode::TopicNotFound,
-            K::UnknownPartition => ErrorCode::PartitionNotFound,
-            K::MessageTimedOut
+            K::UnknownTopicOrPartition
+            | K::UnknownTopic
+            | K::UnknownPartition
+            | K::OperationTimedOut
+            | K::InvalidMessage
+            | K::NotController
+            | K::FencedLeaderEpoch
+            | K::UnknownLeaderEpoch
+            | K::OffsetNotAvailable
+            | K::MessageTimedOut
             | K::RequestTimedOut
             | K::NotLeaderForPartition
             | K::LeaderNotAvailable
@@ -259,9 +273,11 @@ mod tests {
             ErrorCode::from_kafka(K::TopicAuthorizationFailed).code(),
             40301
         );
+        // Retriable in Java's client, so 50003 per record, as Confluent.
         assert_eq!(
             ErrorCode::from_kafka(K::UnknownTopicOrPartition).code(),
-            40401
+            50003
         );
+        assert_eq!(ErrorCode::from_kafka(K::InvalidRecord).code(), 50002);
     }
 }

@@ -94,6 +94,7 @@ impl Gateway {
                 queue_capacity: config.pipeline.queue_capacity,
                 max_in_flight_bytes: config.pipeline.max_in_flight_bytes,
                 retry_after_seconds: config.pipeline.retry_after_seconds,
+                delivery_timeout: Duration::from_millis(config.kafka.delivery_timeout_ms),
                 flush_timeout: Duration::from_millis(config.shutdown.flush_timeout_ms),
             },
         )?;
@@ -176,13 +177,13 @@ impl Gateway {
     }
 }
 
-/// Keeps the metadata cache fresh; a failure is logged, not fatal (readiness
-/// reports it).
+/// Fills the metadata cache at start and keeps it fresh; a failure is
+/// logged, not fatal (readiness reports it).
 async fn refresh_metadata(cache: Arc<MetadataCache>, interval: Duration) {
     loop {
-        tokio::time::sleep(interval).await;
         if let Err(e) = cache.refresh().await {
             tracing::warn!(error = %e, "metadata refresh failed");
         }
+        tokio::time::sleep(interval).await;
     }
 }

@@ -194,19 +194,40 @@ impl Metrics {
     }
 }
 
-/// Index into [`ROUTES`] for a request's method and matched route pattern.
-pub fn route_index(is_post: bool, pattern: Option<&str>) -> usize {
-    let name = match pattern {
-        Some("/topics/{topic}") | Some("/topics/{topic}/partitions/{partition}") if is_post => {
-            "produce"
-        }
-        Some(p) if p.starts_with("/topics") || p == "/brokers" => "metadata",
-        Some("/healthz") | Some("/readyz") => "health",
-        Some("/metrics") => "metrics",
+/// Index into [`ROUTES`] for a request's method and path. Plain string
+/// checks: re-matching the route patterns per request costs regex work.
+pub fn route_index(is_post: bool, path: &str) -> usize {
+    let segments = path.trim_matches('/').split('/').count();
+    let name = match path {
+        "/healthz" | "/readyz" => "health",
+        "/metrics" => "metrics",
+        "/brokers" | "/topics" => "metadata",
+        p if p.starts_with("/topics/") => match (is_post, segments) {
+            (true, 2) | (true, 4) => "produce",
+            (false, 2..=5) => "metadata",
+            _ => "other",
+        },
         _ => "other",
     };
     ROUTES
         .iter()
         .position(|r| *r == name)
         .expect("every name is in ROUTES")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_named_from_method_and_path() {
+        let name = |post, path| ROUTES[route_index(post, path)];
+        assert_eq!(name(true, "/topics/t"), "produce");
+        assert_eq!(name(true, "/topics/t/partitions/3"), "produce");
+        assert_eq!(name(false, "/topics/t/partitions/3/offsets"), "metadata");
+        assert_eq!(name(false, "/topics"), "metadata");
+        assert_eq!(name(false, "/readyz"), "health");
+        assert_eq!(name(false, "/metrics"), "metrics");
+        assert_eq!(name(true, "/x"), "other");
+    }
 }

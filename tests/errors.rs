@@ -160,7 +160,38 @@ async fn a_record_too_large_for_kafka_fails_alone_with_50002() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_routes_answer_json_404() {
+async fn unknown_routes_and_methods_answer_json_errors() {
     let gw = TestGateway::start(embedded_config(&["t"], 1)).await;
     gw.get("/nope").await.assert_error(404, 404);
+    let r = gw
+        .http
+        .delete(format!("{}/topics/t", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error_code"], 405);
+    gw.post("/brokers", JSON, "{}").await.assert_error(405, 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_needing_more_than_the_whole_budget_answers_413() {
+    let t = topic("many-records");
+    let mut config = embedded_config(&[&t], 1);
+    config.http.max_request_bytes = 1 << 20;
+    config.pipeline.max_in_flight_bytes = 2 << 20;
+    let gw = TestGateway::start(config).await;
+    // 60,000 tiny records: a small body, but far more bookkeeping than the
+    // 2 MiB budget holds.
+    let records = vec![json!({"value": 1}); 60_000];
+    let message = gw
+        .post(
+            &format!("/topics/{t}"),
+            JSON,
+            json!({"records": records}).to_string(),
+        )
+        .await
+        .assert_error(413, 413);
+    assert!(message.contains("split the request"), "{message}");
 }

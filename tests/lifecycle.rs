@@ -29,7 +29,8 @@ async fn a_spent_byte_budget_answers_429_with_retry_after() {
         .unwrap();
     let mut config = external_config(&cluster.bootstrap_servers());
     config.http.max_request_bytes = 3000;
-    config.pipeline.max_in_flight_bytes = 4000;
+    // One 1.9 kB record costs about 4 kB of budget: room for one.
+    config.pipeline.max_in_flight_bytes = 6000;
     config.pipeline.retry_after_seconds = 2;
     let gw = TestGateway::start(config).await;
     let body = json!({"records": [{"value": "x".repeat(1900)}]}).to_string();
@@ -210,4 +211,94 @@ async fn shutdown_loses_nothing_that_was_acknowledged_or_accepted() {
             ),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_answered_as_failed_is_never_written_later() {
+    let cluster = MockCluster::new(1).unwrap();
+    let t = topic("late");
+    cluster.create_topic(&t, 1, 1).unwrap();
+    let mut config = external_config(&cluster.bootstrap_servers());
+    config.kafka.delivery_timeout_ms = 1000;
+    // A one-record librdkafka queue: later records wait in the gateway's.
+    config.kafka.queue_max_records = 1;
+    let gw = TestGateway::start(config).await;
+    gw.get(&format!("/topics/{t}")).await;
+    cluster.broker_down(1).unwrap();
+
+    let started = Instant::now();
+    let mut requests = Vec::new();
+    for i in 0..5 {
+        let (http, url) = (gw.http.clone(), format!("{}/topics/{t}", gw.url));
+        requests.push(tokio::spawn(async move {
+            let body = json!({"records": [{"value": i}, {"value": i}]}).to_string();
+            let r = http
+                .post(url)
+                .header("Content-Type", JSON)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    for request in requests {
+        let (status, answer) = request.await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        for entry in answer["offsets"].as_array().unwrap() {
+            assert_eq!(entry["error_code"], 50003, "{answer}");
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    cluster.broker_up(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let end = loop {
+        let reply = gw.get(&format!("/topics/{t}/partitions/0/offsets")).await;
+        if reply.status == 200 {
+            break reply.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "broker never came back: {}",
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(end["end_offset"], 0, "a failed record was written: {end}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_bounded_when_the_broker_is_down() {
+    let cluster = MockCluster::new(1).unwrap();
+    let t = topic("down");
+    cluster.create_topic(&t, 1, 1).unwrap();
+    let mut config = external_config(&cluster.bootstrap_servers());
+    config.kafka.queue_max_records = 1;
+    config.shutdown.flush_timeout_ms = 1000;
+    let gw = TestGateway::start(config).await;
+    gw.get(&format!("/topics/{t}")).await;
+    cluster.broker_down(1).unwrap();
+    for i in 0..20 {
+        let reply = gw
+            .post(
+                &format!("/topics/{t}?async=true"),
+                JSON,
+                json!({"records": [{"value": i}]}).to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 202);
+    }
+    let started = Instant::now();
+    gw.stop().await.expect("clean shutdown");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
 
 /// The process is alive and serving HTTP.
@@ -12,8 +12,15 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Kafka is reachable: a metadata request succeeds within
-/// `kafka.metadata_timeout_ms` (it also refreshes the topic cache).
+/// `kafka.metadata_timeout_ms` (it also refreshes the topic cache), and no
+/// producer has failed for good (e.g. idempotence refused by the cluster).
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(fatal) = state.pipeline.fatal_error() {
+        return Err(ApiError::new(
+            ErrorCode::BrokerNotAvailable,
+            format!("a producer failed fatally and cannot deliver: {fatal}"),
+        ));
+    }
     let cluster = state.metadata.refresh().await?;
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "brokers": cluster.brokers.len()})))
 }

@@ -30,31 +30,30 @@ pub struct AppState {
     pub metrics: &'static Metrics,
 }
 
-/// Registers every route on an actix `App`.
+/// Registers every route on an actix `App`. A known path with an unknown
+/// method answers the JSON 405 envelope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let resource = |path: &str| web::resource(path).default_service(web::to(method_not_allowed));
     cfg.service(
-        web::resource("/topics/{topic}")
+        resource("/topics/{topic}")
             .route(web::post().to(produce::to_topic))
             .route(web::get().to(metadata::topic)),
     )
     .service(
-        web::resource("/topics/{topic}/partitions/{partition}")
+        resource("/topics/{topic}/partitions/{partition}")
             .route(web::post().to(produce::to_partition))
             .route(web::get().to(metadata::partition)),
     )
-    .route("/topics", web::get().to(metadata::topics))
-    .route(
-        "/topics/{topic}/partitions",
-        web::get().to(metadata::partitions),
+    .service(resource("/topics").route(web::get().to(metadata::topics)))
+    .service(resource("/topics/{topic}/partitions").route(web::get().to(metadata::partitions)))
+    .service(
+        resource("/topics/{topic}/partitions/{partition}/offsets")
+            .route(web::get().to(metadata::offsets)),
     )
-    .route(
-        "/topics/{topic}/partitions/{partition}/offsets",
-        web::get().to(metadata::offsets),
-    )
-    .route("/brokers", web::get().to(metadata::brokers))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/metrics", web::get().to(health::metrics));
+    .service(resource("/brokers").route(web::get().to(metadata::brokers)))
+    .service(resource("/healthz").route(web::get().to(health::healthz)))
+    .service(resource("/readyz").route(web::get().to(health::readyz)))
+    .service(resource("/metrics").route(web::get().to(health::metrics)));
 }
 
 /// Builds the actix `App` with state, routes, metrics and error handling.
@@ -78,12 +77,10 @@ pub fn app(
         .default_service(web::to(not_found))
         .wrap_fn(move |req, srv| {
             let start = Instant::now();
-            let is_post = req.method() == Method::POST;
+            let route = metrics::route_index(req.method() == Method::POST, req.path());
             let response = srv.call(req);
             async move {
                 let response = response.await?;
-                let pattern = response.request().match_pattern();
-                let route = metrics::route_index(is_post, pattern.as_deref());
                 m.request(route, response.status().as_u16(), start.elapsed());
                 Ok(response)
             }
@@ -92,4 +89,11 @@ pub fn app(
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(ErrorCode::NotFound, "HTTP 404 Not Found"))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "HTTP 405 Method Not Allowed",
+    ))
 }

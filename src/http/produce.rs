@@ -24,12 +24,8 @@ use crate::http::AppState;
 use crate::kafka::metadata::TopicInfo;
 use crate::pipeline::{Outcome, RecordBatch, RecordRef};
 
-/// Bookkeeping bytes charged to the budget per record, beyond its key and
-/// value: the slot, the outcome and librdkafka's message header.
-const RECORD_OVERHEAD_BYTES: usize = 128;
-
-/// Time beyond `kafka.delivery_timeout_ms` that a request waits for its
-/// acknowledgements (the records may first wait in the queue).
+/// Time beyond the pipeline's own bound that a request waits for its
+/// acknowledgements.
 const ACK_WAIT_MARGIN: Duration = Duration::from_secs(10);
 
 pub async fn to_topic(
@@ -84,9 +80,7 @@ async fn produce(
 
     let records = batch.records.len();
     let bytes = batch.data.len();
-    let permit = state
-        .pipeline
-        .reserve(bytes + records * RECORD_OVERHEAD_BYTES)?;
+    let permit = state.pipeline.reserve(records, bytes)?;
     let explicit: Vec<Option<i32>> = if is_async {
         batch.records.iter().map(|r| r.partition).collect()
     } else {
@@ -112,7 +106,8 @@ async fn produce(
         return Ok(respond(StatusCode::ACCEPTED, offsets));
     }
 
-    let wait = Duration::from_millis(state.config.kafka.delivery_timeout_ms) + ACK_WAIT_MARGIN;
+    // A safety net: the pipeline settles every record within max_wait.
+    let wait = state.pipeline.max_wait() + ACK_WAIT_MARGIN;
     let outcomes = match tokio::time::timeout(wait, done).await {
         Ok(Ok(outcomes)) => outcomes,
         Ok(Err(_)) => {

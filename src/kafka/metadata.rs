@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
 use rdkafka::producer::Producer;
 
@@ -18,6 +18,7 @@ use crate::kafka::producer::KafkaProducer;
 
 /// How long "this topic does not exist" is believed before asking again, so
 /// a client hammering a missing topic does not hammer the broker.
+/// Also how long an unreachable cluster is believed so.
 const NEGATIVE_TTL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +47,12 @@ pub struct MetadataCache {
     timeout: Duration,
     topics: RwLock<HashMap<String, Arc<TopicInfo>>>,
     missing: Mutex<HashMap<String, Instant>>,
+    /// Until when the cluster is believed unreachable (after a failed fetch),
+    /// so waiting requests fail fast instead of each timing out in turn.
+    unreachable_until: Mutex<Option<Instant>>,
+    /// One broker lookup at a time: a burst of requests for a topic not yet
+    /// cached makes one metadata request, not one each.
+    lookup: tokio::sync::Mutex<()>,
 }
 
 impl MetadataCache {
@@ -55,22 +62,45 @@ impl MetadataCache {
             timeout,
             topics: RwLock::new(HashMap::new()),
             missing: Mutex::new(HashMap::new()),
+            unreachable_until: Mutex::new(None),
+            lookup: tokio::sync::Mutex::new(()),
         }
+    }
+
+    fn cached(&self, name: &str) -> Option<Result<Arc<TopicInfo>, ApiError>> {
+        if let Some(topic) = self.topics.read().get(name) {
+            return Some(Ok(Arc::clone(topic)));
+        }
+        if let Some(at) = self.missing.lock().get(name) {
+            if at.elapsed() < NEGATIVE_TTL {
+                return Some(Err(ApiError::topic_not_found(name)));
+            }
+        }
+        None
     }
 
     /// The topic's metadata, from the cache or else from the broker.
     pub async fn topic(self: &Arc<Self>, name: &str) -> Result<Arc<TopicInfo>, ApiError> {
-        if let Some(topic) = self.topics.read().get(name) {
-            return Ok(Arc::clone(topic));
+        if let Some(answer) = self.cached(name) {
+            return answer;
         }
-        if let Some(at) = self.missing.lock().get(name) {
-            if at.elapsed() < NEGATIVE_TTL {
-                return Err(ApiError::topic_not_found(name));
+        let _one_at_a_time = self.lookup.lock().await;
+        // Another request may have looked it up while this one waited.
+        if let Some(answer) = self.cached(name) {
+            return answer;
+        }
+        if let Some(until) = *self.unreachable_until.lock() {
+            if Instant::now() < until {
+                return Err(unreachable_broker("the last metadata request failed"));
             }
         }
         let this = Arc::clone(self);
         let owned = name.to_string();
-        let found = blocking(move || this.fetch_topic(&owned)).await?;
+        let found = blocking(move || this.fetch_topic(&owned)).await;
+        if matches!(&found, Err(e) if e.code == ErrorCode::BrokerNotAvailable) {
+            *self.unreachable_until.lock() = Some(Instant::now() + NEGATIVE_TTL);
+        }
+        let found = found?;
         match found {
             Some(topic) => {
                 self.missing.lock().remove(name);
@@ -97,7 +127,7 @@ impl MetadataCache {
                 .producer
                 .client()
                 .fetch_metadata(None, this.timeout)
-                .map_err(unreachable_broker)?;
+                .map_err(|e| unreachable_broker(e.to_string()))?;
             Ok(cluster_info(&metadata))
         })
         .await?;
@@ -136,7 +166,7 @@ impl MetadataCache {
                 .producer
                 .client()
                 .fetch_metadata(Some(name), self.timeout)
-                .map_err(unreachable_broker)?;
+                .map_err(|e| unreachable_broker(e.to_string()))?;
             let Some(topic) = metadata.topics().iter().find(|t| t.name() == name) else {
                 return Ok(None);
             };
@@ -170,7 +200,7 @@ impl MetadataCache {
     }
 }
 
-fn unreachable_broker(e: KafkaError) -> ApiError {
+fn unreachable_broker(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         ErrorCode::BrokerNotAvailable,
         format!("cannot reach the Kafka cluster: {e}"),

@@ -13,7 +13,7 @@ use rdkafka::{ClientContext, Message};
 use serde::Deserialize;
 
 use crate::config::KafkaConfig;
-use crate::pipeline::{Pending, RecordBatch, Sink, Slot};
+use crate::pipeline::{timed_out, Deadline, Pending, RecordBatch, Sink, Slot};
 
 /// The gateway's producer type. A `ThreadedProducer` runs its own polling
 /// thread, so delivery callbacks are served while the feeding thread sends.
@@ -100,7 +100,7 @@ pub fn create(
 }
 
 impl Sink for KafkaProducer {
-    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>) {
+    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>, deadline: &Deadline<'_>) {
         let data = &batch.data;
         let part =
             |r: &Option<Range<u32>>| r.as_ref().map(|r| &data[r.start as usize..r.end as usize]);
@@ -122,7 +122,13 @@ impl Sink for KafkaProducer {
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         // librdkafka's queue is full: wait for deliveries to
                         // make room. The HTTP side sees the budget and the
-                        // queue fill up and answers 429; nothing is dropped.
+                        // queue fill up and answers 429. Past the deadline
+                        // this and the following records fail unsent.
+                        if deadline.passed() {
+                            back.delivery_opaque.failed(&timed_out());
+                            pending.expire(index + 1, batch.records.len());
+                            return;
+                        }
                         out = back;
                         std::thread::sleep(Duration::from_millis(1));
                     }
@@ -139,5 +145,11 @@ impl Sink for KafkaProducer {
         if let Err(e) = Producer::flush(self, timeout) {
             tracing::error!(error = %e, "producer flush did not complete");
         }
+    }
+
+    fn fatal_error(&self) -> Option<String> {
+        self.client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code}: {reason}"))
     }
 }

@@ -20,17 +20,18 @@ impl ByteBudget {
         })
     }
 
-    /// Takes `bytes` from the budget, or `None` if that would overspend it.
-    /// A request larger than the whole budget takes all of it (so it waits
-    /// for an empty pipeline instead of being refused forever).
-    pub fn try_acquire(self: &Arc<Self>, bytes: usize) -> Option<Permit> {
-        let bytes = bytes.min(self.capacity);
+    /// Takes `bytes` from the budget; `Busy` if that would overspend it now,
+    /// `TooLarge` if it never could.
+    pub fn try_acquire(self: &Arc<Self>, bytes: usize) -> Result<Permit, Refused> {
+        if bytes > self.capacity {
+            return Err(Refused::TooLarge);
+        }
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
                 (used + bytes <= self.capacity).then_some(used + bytes)
             })
-            .ok()?;
-        Some(Permit {
+            .map_err(|_| Refused::Busy)?;
+        Ok(Permit {
             budget: Arc::clone(self),
             bytes,
         })
@@ -43,6 +44,15 @@ impl ByteBudget {
     pub fn capacity(&self) -> usize {
         self.capacity
     }
+}
+
+/// Why a permit was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Other requests hold the budget; retry later.
+    Busy,
+    /// More than the whole budget.
+    TooLarge,
 }
 
 /// Bytes held from a [`ByteBudget`]; returned on drop.
@@ -66,7 +76,7 @@ mod tests {
     fn permits_are_refused_past_the_capacity_and_returned_on_drop() {
         let budget = ByteBudget::new(100);
         let a = budget.try_acquire(60).unwrap();
-        assert!(budget.try_acquire(41).is_none());
+        assert_eq!(budget.try_acquire(41).unwrap_err(), Refused::Busy);
         let b = budget.try_acquire(40).unwrap();
         assert_eq!(budget.used(), 100);
         drop(a);
@@ -76,35 +86,58 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_request_takes_the_whole_budget_when_it_is_free() {
+    fn more_than_the_whole_budget_is_refused_as_too_large() {
         let budget = ByteBudget::new(100);
-        let held = budget.try_acquire(1).unwrap();
-        assert!(budget.try_acquire(500).is_none());
-        drop(held);
-        let all = budget.try_acquire(500).unwrap();
-        assert_eq!(budget.used(), 100);
-        drop(all);
+        assert_eq!(budget.try_acquire(101).unwrap_err(), Refused::TooLarge);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]
     fn concurrent_acquires_never_overspend() {
-        let budget = ByteBudget::new(1000);
+        // Capacity for two permits of 7 among four threads: most attempts
+        // are refused, and a watcher checks the bound meanwhile.
+        let budget = ByteBudget::new(20);
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (budget, done) = (budget.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut peak = 0;
+                while !done.load(Ordering::Relaxed) {
+                    peak = peak.max(budget.used());
+                }
+                peak
+            })
+        };
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let budget = budget.clone();
                 std::thread::spawn(move || {
-                    for _ in 0..10_000 {
-                        if let Some(p) = budget.try_acquire(7) {
-                            assert!(budget.used() <= 1000);
-                            drop(p);
+                    let (mut granted, mut refused) = (0, 0);
+                    for _ in 0..20_000 {
+                        match budget.try_acquire(7) {
+                            Ok(p) => {
+                                granted += 1;
+                                std::hint::spin_loop();
+                                drop(p);
+                            }
+                            Err(_) => refused += 1,
                         }
                     }
+                    (granted, refused)
                 })
             })
             .collect();
+        let (mut granted, mut refused) = (0, 0);
         for t in threads {
-            t.join().unwrap();
+            let (g, r) = t.join().unwrap();
+            granted += g;
+            refused += r;
         }
+        done.store(true, Ordering::Relaxed);
+        let peak = watcher.join().unwrap();
+        assert!(peak <= 20, "overspent: {peak}");
+        assert!(granted > 0);
+        assert_eq!(granted + refused, 80_000);
         assert_eq!(budget.used(), 0);
     }
 }

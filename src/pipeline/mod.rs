@@ -38,10 +38,17 @@ use budget::Permit;
 /// (`kafka::producer`), or in benches a sink that acknowledges at once.
 pub trait Sink: Send + Sync + 'static {
     /// Hands every record of `batch` on; each record's [`Slot`] must be
-    /// settled exactly once, now or later.
-    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>);
+    /// settled exactly once, now or later. A record that cannot be handed
+    /// on by `deadline` (the sink stayed full) is failed as timed out, never
+    /// sent later: the client may already have been told it failed.
+    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>, deadline: &Deadline<'_>);
     /// Waits up to `timeout` for everything handed on to be settled.
     fn flush(&self, timeout: Duration);
+    /// Why the sink can never deliver again (e.g. a fatal idempotent
+    /// producer error), if so.
+    fn fatal_error(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How requests reach the sinks.
@@ -124,6 +131,14 @@ impl Pending {
         }
     }
 
+    /// Fails every record not yet settled, without sending it.
+    pub fn expire(self: &Arc<Self>, from: usize, records: usize) {
+        let err = timed_out();
+        for index in from..records {
+            self.slot(index).failed(&err);
+        }
+    }
+
     /// Settles record `index`; the last one answers the request.
     fn settle(&self, index: usize, outcome: Outcome) {
         let mut state = self.state.lock();
@@ -178,11 +193,21 @@ impl Slot {
     }
 }
 
+/// The error of a record that could not be handed to Kafka in time.
+pub fn timed_out() -> KafkaError {
+    KafkaError::MessageProduction(rdkafka::error::RDKafkaErrorCode::MessageTimedOut)
+}
+
 enum Job {
-    Produce(RecordBatch, Arc<Pending>),
+    /// A request's records, to be handed on before the deadline.
+    Produce(RecordBatch, Arc<Pending>, Instant),
     /// Ends one producer thread after it has flushed its producer.
     Stop,
 }
+
+/// Bookkeeping bytes charged to the budget per record, beyond its key and
+/// value.
+const RECORD_OVERHEAD_BYTES: usize = 256;
 
 /// The queue and the producer threads behind it.
 pub struct Pipeline {
@@ -196,7 +221,57 @@ pub struct Pipeline {
     threads: Mutex<Vec<JoinHandle<()>>>,
     budget: Arc<budget::ByteBudget>,
     retry_after_seconds: u64,
+    delivery_timeout: Duration,
     flush_timeout: Duration,
+    stop_by: Arc<StopBy>,
+}
+
+/// When a request's records must have been handed to the sink: its own
+/// deadline, or the shutdown deadline if that comes first (read afresh at
+/// every check, since shutdown may begin while a batch waits).
+pub struct Deadline<'a> {
+    at: Instant,
+    stop_by: Option<&'a StopBy>,
+}
+
+impl Deadline<'_> {
+    /// A deadline that has already passed: never wait.
+    pub fn immediate() -> Deadline<'static> {
+        Deadline {
+            at: Instant::now(),
+            stop_by: None,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        let at = match self.stop_by {
+            Some(stop_by) => stop_by.cap(self.at),
+            None => self.at,
+        };
+        Instant::now() >= at
+    }
+}
+
+/// The shutdown deadline, shared with the producer threads: once set, no
+/// record is handed on after it, however long librdkafka's queue stays full.
+pub struct StopBy {
+    epoch: Instant,
+    /// Milliseconds after `epoch`; `u64::MAX` while running.
+    at_ms: std::sync::atomic::AtomicU64,
+}
+
+impl StopBy {
+    fn cap(&self, deadline: Instant) -> Instant {
+        match self.at_ms.load(Ordering::Acquire) {
+            u64::MAX => deadline,
+            ms => deadline.min(self.epoch + Duration::from_millis(ms)),
+        }
+    }
+
+    fn set(&self, at: Instant) {
+        let ms = at.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.at_ms.store(ms, Ordering::Release);
+    }
 }
 
 /// What [`Pipeline::start`] needs besides its sinks.
@@ -206,6 +281,9 @@ pub struct PipelineSettings {
     pub queue_capacity: usize,
     pub max_in_flight_bytes: usize,
     pub retry_after_seconds: u64,
+    /// A request's records must reach librdkafka within this time of being
+    /// queued (and librdkafka then has this long again to deliver them).
+    pub delivery_timeout: Duration,
     pub flush_timeout: Duration,
 }
 
@@ -216,16 +294,21 @@ impl Pipeline {
         settings: PipelineSettings,
     ) -> std::io::Result<Pipeline> {
         let (jobs, queue) = crossbeam_channel::bounded(settings.queue_capacity);
+        let stop_by = Arc::new(StopBy {
+            epoch: Instant::now(),
+            at_ms: std::sync::atomic::AtomicU64::new(u64::MAX),
+        });
         let mut threads = Vec::new();
         if settings.mode == Mode::Queue {
             for (i, sink) in sinks.iter().enumerate() {
                 let sink = Arc::clone(sink);
                 let queue = queue.clone();
                 let flush_timeout = settings.flush_timeout;
+                let stop_by = Arc::clone(&stop_by);
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("producer-{i}"))
-                        .spawn(move || feed(sink.as_ref(), &queue, flush_timeout))?,
+                        .spawn(move || feed(sink.as_ref(), &queue, &stop_by, flush_timeout))?,
                 );
             }
         }
@@ -238,22 +321,39 @@ impl Pipeline {
             threads: Mutex::new(threads),
             budget: budget::ByteBudget::new(settings.max_in_flight_bytes),
             retry_after_seconds: settings.retry_after_seconds,
+            delivery_timeout: settings.delivery_timeout,
             flush_timeout: settings.flush_timeout,
+            stop_by,
         })
     }
 
-    /// Reserves the budget for a request of `bytes` record bytes.
-    pub fn reserve(&self, bytes: usize) -> Result<Permit, ApiError> {
-        self.budget.try_acquire(bytes).ok_or_else(|| {
-            ApiError::throttled(
-                format!(
-                    "the gateway holds {} of its {} in-flight bytes; retry later",
-                    self.budget.used(),
+    /// Reserves the in-flight budget for a request of `records` records
+    /// holding `bytes` of keys and values.
+    pub fn reserve(&self, records: usize, bytes: usize) -> Result<Permit, ApiError> {
+        // Keys and values are held twice until acknowledged (our buffer and
+        // librdkafka's copy), plus bookkeeping per record (slot, outcome,
+        // librdkafka's message header, the response entry).
+        let cost = 2 * bytes + records * RECORD_OVERHEAD_BYTES;
+        self.budget
+            .try_acquire(cost)
+            .map_err(|refused| match refused {
+                budget::Refused::Busy => ApiError::throttled(
+                    format!(
+                        "the gateway holds {} of its {} in-flight bytes; retry later",
+                        self.budget.used(),
+                        self.budget.capacity()
+                    ),
+                    self.retry_after_seconds,
+                ),
+                budget::Refused::TooLarge => ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                    "{records} records of {bytes} bytes need {cost} bytes in flight, more than \
+                     the gateway's whole budget of {}; split the request",
                     self.budget.capacity()
                 ),
-                self.retry_after_seconds,
-            )
-        })
+                ),
+            })
     }
 
     /// Queues a request's records. The receiver yields every record's
@@ -265,11 +365,14 @@ impl Pipeline {
     ) -> Result<oneshot::Receiver<Vec<Outcome>>, ApiError> {
         let (pending, done) = Pending::new(batch.records.len(), permit);
         if self.mode == Mode::Direct {
+            // An HTTP worker must not wait for room in librdkafka's queue:
+            // a full queue fails the records at once (retriable).
             let i = self.next_sink.fetch_add(1, Ordering::Relaxed) % self.sinks.len();
-            self.sinks[i].send_batch(batch, &pending);
+            self.sinks[i].send_batch(batch, &pending, &Deadline::immediate());
             return Ok(done);
         }
-        match self.jobs.try_send(Job::Produce(batch, pending)) {
+        let deadline = Instant::now() + self.delivery_timeout;
+        match self.jobs.try_send(Job::Produce(batch, pending, deadline)) {
             Ok(()) => Ok(done),
             Err(TrySendError::Full(_)) => Err(ApiError::throttled(
                 "the produce queue is full; retry later",
@@ -287,13 +390,26 @@ impl Pipeline {
         self.queue.len()
     }
 
+    /// The first fatal sink error, if any.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.sinks.iter().find_map(|s| s.fatal_error())
+    }
+
     pub fn in_flight_bytes(&self) -> usize {
         self.budget.used()
     }
 
-    /// Lets every producer thread drain the queue, flush its sink and exit.
-    /// Blocks; call after the HTTP server has stopped.
+    /// The longest a request can wait for its records' outcomes: the time
+    /// to reach librdkafka, then librdkafka's own delivery timeout.
+    pub fn max_wait(&self) -> Duration {
+        self.delivery_timeout * 2
+    }
+
+    /// Lets every producer thread drain the queue, flush its sink and exit,
+    /// all within the flush timeout: what cannot be handed on by then fails
+    /// as timed out. Blocks; call after the HTTP server has stopped.
     pub fn shutdown(&self) {
+        self.stop_by.set(Instant::now() + self.flush_timeout);
         let threads = std::mem::take(&mut *self.threads.lock());
         if threads.is_empty() {
             for sink in &self.sinks {
@@ -312,10 +428,20 @@ impl Pipeline {
 }
 
 /// A producer thread: hands queued records to its sink until told to stop.
-fn feed(sink: &dyn Sink, queue: &Receiver<Job>, flush_timeout: Duration) {
+fn feed(sink: &dyn Sink, queue: &Receiver<Job>, stop_by: &StopBy, flush_timeout: Duration) {
     while let Ok(job) = queue.recv() {
         match job {
-            Job::Produce(batch, pending) => sink.send_batch(batch, &pending),
+            Job::Produce(batch, pending, at) => {
+                let deadline = Deadline {
+                    at,
+                    stop_by: Some(stop_by),
+                };
+                if deadline.passed() {
+                    pending.expire(0, batch.records.len());
+                } else {
+                    sink.send_batch(batch, &pending, &deadline);
+                }
+            }
             Job::Stop => break,
         }
     }
