@@ -11,7 +11,7 @@ impl Codec for BinaryCodec {
         Format::Binary
     }
 
-    fn encode(&self, value: &Value<'_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let text = value.as_str().ok_or(CodecError::WrongType {
             expected: "a base64 string",
             found: type_name(value),
@@ -51,11 +51,11 @@ mod tests {
     use super::*;
 
     fn encode(json: &str) -> Result<Vec<u8>, CodecError> {
-        let mut buf = json.as_bytes().to_vec();
-        let value = simd_json::to_borrowed_value(&mut buf).unwrap();
-        let mut out = b"prefix".to_vec();
-        BinaryCodec.encode(&value, &mut out)?;
-        Ok(out[6..].to_vec())
+        crate::with_value(json, |value| {
+            let mut out = b"prefix".to_vec();
+            BinaryCodec.encode(value, &mut out)?;
+            Ok(out[6..].to_vec())
+        })
     }
 
     #[test]

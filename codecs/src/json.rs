@@ -11,7 +11,7 @@ impl Codec for JsonCodec {
         Format::Json
     }
 
-    fn encode(&self, value: &Value<'_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
         // Writing to a Vec cannot fail.
         value
             .write(out)
@@ -24,11 +24,11 @@ mod tests {
     use super::*;
 
     fn encode(json: &str) -> String {
-        let mut buf = json.as_bytes().to_vec();
-        let value = simd_json::to_borrowed_value(&mut buf).unwrap();
-        let mut out = Vec::new();
-        JsonCodec.encode(&value, &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        crate::with_value(json, |value| {
+            let mut out = Vec::new();
+            JsonCodec.encode(value, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        })
     }
 
     #[test]

