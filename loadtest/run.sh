@@ -14,7 +14,8 @@
 #
 # Environment: DURATION (seconds, default 20), CONNECTIONS, LOADGEN (wrk|k6),
 # RATE (k6 requests/s), LABEL (names the run in the results),
-# GATEWAY_ENV (extra gateway settings, e.g. "KAFKA_GATEWAY_KAFKA_LINGER_MS=20").
+# GATEWAY_ENV (extra gateway settings, e.g. "KAFKA_GATEWAY_KAFKA_LINGER_MS=20"),
+# GATEWAY_BIN (another gateway build to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +40,7 @@ fi
 
 cargo build --release --bins --quiet
 TOOL=target/release/loadtest-tool
-GATEWAY=target/release/kafka-gateway
+GATEWAY=${GATEWAY_BIN:-target/release/kafka-gateway}
 
 # shellcheck source=tests/tansu.sh
 source tests/tansu.sh
