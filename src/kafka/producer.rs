@@ -100,11 +100,17 @@ pub fn create(
 }
 
 impl Sink for KafkaProducer {
-    fn send_batch(&self, batch: RecordBatch, pending: &Arc<Pending>, deadline: &Deadline<'_>) {
+    fn send(
+        &self,
+        batch: &RecordBatch,
+        from: usize,
+        pending: &Arc<Pending>,
+        wait: Option<&Deadline<'_>>,
+    ) -> Result<(), usize> {
         let data = &batch.data;
         let part =
             |r: &Option<Range<u32>>| r.as_ref().map(|r| &data[r.start as usize..r.end as usize]);
-        for (index, record) in batch.records.iter().enumerate() {
+        for (index, record) in batch.records.iter().enumerate().skip(from) {
             let mut out: BaseRecord<'_, [u8], [u8], Box<Slot>> =
                 BaseRecord::with_opaque_to(&batch.topic, Box::new(pending.slot(index)));
             if let Some(partition) = record.partition {
@@ -120,14 +126,18 @@ impl Sink for KafkaProducer {
                 match self.send(out) {
                     Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        // librdkafka's queue is full: wait for deliveries to
-                        // make room. The HTTP side sees the budget and the
-                        // queue fill up and answers 429. Past the deadline
-                        // this and the following records fail unsent.
+                        // librdkafka's queue is full: the slot goes back
+                        // unsettled, and the caller parks the rest or waits
+                        // for deliveries to make room. The HTTP side sees
+                        // the budget and the queue fill up and answers 429.
+                        let Some(deadline) = wait else {
+                            drop(back);
+                            return Err(index);
+                        };
                         if deadline.passed() {
                             back.delivery_opaque.failed(&timed_out());
                             pending.expire(index + 1, batch.records.len());
-                            return;
+                            return Ok(());
                         }
                         out = back;
                         std::thread::sleep(Duration::from_millis(1));
@@ -139,6 +149,7 @@ impl Sink for KafkaProducer {
                 }
             }
         }
+        Ok(())
     }
 
     fn flush(&self, timeout: Duration) {
