@@ -34,5 +34,39 @@ fn codecs(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, codecs);
+const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "Customer", "fields": [
+    {"name": "id", "type": "long"}, {"name": "name", "type": "string"},
+    {"name": "email", "type": "string"}, {"name": "country", "type": "string"},
+    {"name": "plan", "type": "string"}, {"name": "active", "type": "boolean"},
+    {"name": "score", "type": "double"}, {"name": "tags", "type": {"type": "array", "items": "string"}},
+    {"name": "created", "type": "string"}, {"name": "note", "type": "string"}]}"#;
+
+/// The Avro codec (apache-avro) against serde_avro_fast on the same
+/// 10-field record, both starting from parsed JSON.
+fn avro(c: &mut Criterion) {
+    use gateway_codecs::avro::AvroCodec;
+    use gateway_codecs::Codec;
+    let codec = AvroCodec::new(AVRO_SCHEMA, 1).unwrap();
+    let mut buf = RECORD.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut buf).unwrap();
+    let value = tape.as_value();
+    let mut group = c.benchmark_group("codec_avro");
+    group.throughput(Throughput::Elements(1));
+    let mut out = Vec::with_capacity(1024);
+    group.bench_function("apache_avro", |b| {
+        b.iter(|| {
+            out.clear();
+            codec.encode(black_box(&value), &mut out).unwrap();
+        })
+    });
+    let schema: serde_avro_fast::Schema = AVRO_SCHEMA.parse().unwrap();
+    let json: serde_json::Value = serde_json::from_str(RECORD).unwrap();
+    group.bench_function("serde_avro_fast", |b| {
+        let mut config = serde_avro_fast::ser::SerializerConfig::new(&schema);
+        b.iter(|| serde_avro_fast::to_datum_vec(black_box(&json), &mut config).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codecs, avro);
 criterion_main!(benches);

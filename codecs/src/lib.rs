@@ -4,7 +4,7 @@
 //! This crate knows nothing of HTTP or of Kafka clients. It holds:
 //!
 //! - [`Codec`], the trait every format implements;
-//! - one module per format (`binary`, `json`, `string`);
+//! - one module per format (`binary`, `json`, `string`, `avro`);
 //! - [`Registry`], built once at start-up, which hands out the codec for a
 //!   [`Format`] with a plain array lookup on the hot path.
 //!
@@ -20,6 +20,7 @@ use std::fmt;
 /// 100-record request, see `benches/produce_path.rs`).
 pub use simd_json::value::tape::Value;
 
+pub mod avro;
 pub mod binary;
 pub mod json;
 pub mod string;
@@ -92,6 +93,9 @@ pub enum CodecError {
     /// The data does not fit the schema.
     #[error("{0}")]
     InvalidData(String),
+    /// The schema itself cannot be used.
+    #[error("invalid schema: {0}")]
+    InvalidSchema(String),
 }
 
 /// Encodes the JSON form of one key or value into Kafka bytes.

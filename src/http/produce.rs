@@ -263,7 +263,7 @@ fn encode_part(
         data.truncate(start);
         let code = match e {
             CodecError::WrongType { .. } | CodecError::InvalidBase64(_) => ErrorCode::BadRequest,
-            CodecError::InvalidData(_) => ErrorCode::Unprocessable,
+            CodecError::InvalidData(_) | CodecError::InvalidSchema(_) => ErrorCode::Unprocessable,
         };
         return Err(ApiError::new(
             code,
