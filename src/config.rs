@@ -397,9 +397,11 @@ impl Config {
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
-        let config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::one("(file)", e.message().to_string()))?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::one(key, e.into_inner().message().to_string())
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -617,7 +619,10 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         let err = Config::from_toml_and_env("[kafka]\nlingr_ms = 3\n", Vec::new()).unwrap_err();
-        assert!(err.to_string().contains("lingr_ms"), "{err}");
+        assert_eq!(err.problems[0].key, "kafka.lingr_ms", "{err}");
+        let err =
+            Config::from_toml_and_env("[kafka]\nlinger_ms = \"soon\"\n", Vec::new()).unwrap_err();
+        assert_eq!(err.problems[0].key, "kafka.linger_ms", "{err}");
         let err = Config::from_toml_and_env("", env(&[("KAFKA_GATEWAY_NOPE_X", "1")])).unwrap_err();
         assert!(err.to_string().contains("KAFKA_GATEWAY_NOPE_X"), "{err}");
     }
