@@ -36,7 +36,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rdkafka::error::KafkaError;
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -291,7 +291,9 @@ const SWEEP_INTERVAL: Duration = Duration::from_millis(1);
 pub struct Pipeline {
     mode: Mode,
     shared: Arc<Shared>,
-    jobs: Sender<Job>,
+    /// Taken at shutdown, so no job can be queued after the lane threads
+    /// were told to finish.
+    jobs: RwLock<Option<Sender<Job>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     budget: Arc<budget::ByteBudget>,
     retry_after_seconds: u64,
@@ -357,7 +359,7 @@ impl Pipeline {
         Ok(Pipeline {
             mode: settings.mode,
             shared,
-            jobs,
+            jobs: RwLock::new(Some(jobs)),
             threads: Mutex::new(threads),
             budget: budget::ByteBudget::new(settings.max_in_flight_bytes),
             retry_after_seconds: settings.retry_after_seconds,
@@ -418,7 +420,14 @@ impl Pipeline {
             deadline: Instant::now() + self.delivery_timeout,
             next: 0,
         };
-        match self.jobs.try_send(job) {
+        let jobs = self.jobs.read();
+        let Some(sender) = jobs.as_ref() else {
+            return Err(ApiError::new(
+                ErrorCode::BrokerNotAvailable,
+                "the gateway is shutting down",
+            ));
+        };
+        match sender.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(ApiError::throttled(
@@ -433,6 +442,7 @@ impl Pipeline {
                 ))
             }
         }
+        drop(jobs);
         self.shared.combine();
         Ok(done)
     }
@@ -461,6 +471,7 @@ impl Pipeline {
     /// all within the flush timeout: what cannot be handed on by then fails
     /// as timed out. Blocks; call after the HTTP server has stopped.
     pub fn shutdown(&self) {
+        drop(self.jobs.write().take());
         self.shared
             .stop_by
             .set(Instant::now() + self.shared.flush_timeout);
@@ -472,36 +483,38 @@ impl Pipeline {
 }
 
 impl Shared {
-    /// Flat combining, from an HTTP worker: drain the queue into the first
-    /// free lane without waiting. If every lane is busy, their holders will
-    /// drain the job. After letting go, look again: a job queued while this
-    /// worker held the lock, by a worker that then found it taken, must not
-    /// wait for the next sweep.
+    /// Flat combining, from an HTTP worker: drain the queue into a free
+    /// lane without waiting. Lanes with a parked job are skipped (only their
+    /// thread may go on, to keep order); if every lane is busy, the holders
+    /// or the sweep take the job. The work is bounded by the queue's length
+    /// on entry, so one worker does not serve everyone's jobs forever. After
+    /// letting go, look again: a job queued while this worker held the lock,
+    /// by a worker that then found it taken, must not wait for the sweep.
     fn combine(&self) {
+        let mut allowance = self.queue.len().max(1);
         loop {
-            let Some(drained) = self.lanes.iter().find_map(|lane| {
-                let mut parked = lane.parked.try_lock()?;
-                // A parked job goes first; only the lane thread waits for it.
-                if parked.is_none() {
-                    self.drain(lane, &mut parked, false);
+            let emptied = self.lanes.iter().any(|lane| match lane.parked.try_lock() {
+                Some(mut parked) if parked.is_none() => {
+                    self.drain(lane, &mut parked, &mut allowance);
+                    parked.is_none()
                 }
-                Some(())
-            }) else {
-                return;
-            };
-            let () = drained;
-            if self.queue.is_empty() {
+                _ => false,
+            });
+            if !emptied || allowance == 0 || self.queue.is_empty() {
                 return;
             }
         }
     }
 
-    /// Hands queued jobs to `lane`'s sink. Without `wait`, a full sink parks
-    /// the job and stops; with it, each job waits for room until its
-    /// deadline.
-    fn drain(&self, lane: &Lane, parked: &mut Option<Job>, wait: bool) {
-        while let Ok(job) = self.queue.try_recv() {
-            if let Some(job) = self.hand_on(lane, job, wait) {
+    /// Hands up to `allowance` queued jobs to `lane`'s sink without
+    /// waiting; a full sink parks the job and stops.
+    fn drain(&self, lane: &Lane, parked: &mut Option<Job>, allowance: &mut usize) {
+        while *allowance > 0 {
+            let Ok(job) = self.queue.try_recv() else {
+                return;
+            };
+            *allowance -= 1;
+            if let Some(job) = self.hand_on(lane, job, false) {
                 *parked = Some(job);
                 return;
             }
@@ -528,9 +541,11 @@ impl Shared {
         }
     }
 
-    /// A lane's thread: finishes the parked job, waiting for room, and
-    /// sweeps the queue for jobs no HTTP worker drained; at shutdown, drains
-    /// what is left, flushes and exits.
+    /// A lane's thread: finishes the parked job, waiting for room within
+    /// its deadline, then sweeps the queue for jobs no HTTP worker drained
+    /// (without waiting: a full sink parks the next job, so a job waits
+    /// here only when it is first in line). At shutdown it exits once the
+    /// queue is empty and nothing is parked, then flushes.
     fn lane_thread(&self, index: usize) {
         let lane = &self.lanes[index];
         loop {
@@ -541,10 +556,11 @@ impl Shared {
                     let left = self.hand_on(lane, job, true);
                     debug_assert!(left.is_none(), "a waiting send never gives back");
                 }
-                self.drain(lane, &mut parked, true);
-            }
-            if stopping && self.queue.is_empty() {
-                break;
+                let mut unlimited = usize::MAX;
+                self.drain(lane, &mut parked, &mut unlimited);
+                if stopping && parked.is_none() && self.queue.is_empty() {
+                    break;
+                }
             }
             std::thread::sleep(SWEEP_INTERVAL);
         }
@@ -646,5 +662,15 @@ mod tests {
         assert_eq!(log, expected, "a parked job must go before later ones");
         assert_eq!(pipeline.in_flight_bytes(), 0);
         pipeline.shutdown();
+
+        // Nothing is queued once the lane threads were told to finish.
+        let permit = pipeline.reserve(1, 0).unwrap();
+        let err = pipeline.submit(batch("late", 1), permit).unwrap_err();
+        assert_eq!(err.code, ErrorCode::BrokerNotAvailable);
+        assert_eq!(
+            pipeline.in_flight_bytes(),
+            0,
+            "the refused job's permit is back"
+        );
     }
 }
