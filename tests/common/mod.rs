@@ -178,29 +178,24 @@ pub async fn read_all(
                 .unwrap();
         }
         consumer.assign(&assignment).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let mut out = Vec::new();
-        while out.len() < expected && Instant::now() < deadline {
-            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+        let poll = |timeout| {
+            consumer.poll(timeout).map(|message| {
                 let message = message.expect("consume");
-                out.push(Stored {
+                Stored {
                     partition: message.partition(),
                     offset: message.offset(),
                     key: message.key().map(<[u8]>::to_vec),
                     value: message.payload().map(<[u8]>::to_vec),
-                });
-            }
+                }
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut out = Vec::new();
+        while out.len() < expected && Instant::now() < deadline {
+            out.extend(poll(Duration::from_millis(100)));
         }
         // Anything beyond what was expected would be a duplicate or a leak.
-        if let Some(message) = consumer.poll(Duration::from_millis(300)) {
-            let message = message.expect("consume");
-            out.push(Stored {
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                value: message.payload().map(<[u8]>::to_vec),
-            });
-        }
+        out.extend(poll(Duration::from_millis(300)));
         out
     })
     .await
