@@ -30,7 +30,12 @@ fn envelope(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("simd_json_parse_and_encode", records),
             &body,
-            |b, body| b.iter(|| parse_and_encode(json, black_box(body), "t".into(), None).unwrap()),
+            |b, body| {
+                b.iter(|| {
+                    parse_and_encode(Some(json), Some(json), black_box(body), "t".into(), None)
+                        .unwrap()
+                })
+            },
         );
         group.bench_with_input(
             BenchmarkId::new("simd_json_parse_only", records),

@@ -45,6 +45,28 @@ pub enum ErrorCode {
     BrokerNotAvailable,
     /// A bug or an unexpected state.
     Internal,
+    /// Schema Registry: no such subject (40401 there).
+    SubjectNotFound,
+    /// Schema Registry: no such version (40402 there).
+    VersionNotFound,
+    /// Schema Registry: no such schema id (40403 there).
+    SchemaNotFound,
+    /// Schema Registry: the schema breaks the subject's compatibility level.
+    IncompatibleSchema,
+    /// Schema Registry: the schema does not parse (42201 there).
+    InvalidSchema,
+    /// The schema registry (its `_schemas` topic) cannot be reached.
+    SchemaRegistryUnavailable,
+    /// Produce: a key is set in a schema format with no key schema.
+    KeySchemaMissing,
+    /// Produce: a value is set in a schema format with no value schema.
+    ValueSchemaMissing,
+    /// Produce: the key or value schema does not parse.
+    InvalidProduceSchema,
+    /// Produce: the data does not fit the schema.
+    InvalidPayload,
+    /// Produce: the schema could not be registered or looked up.
+    SchemaRegistryLookup,
 }
 
 impl ErrorCode {
@@ -65,6 +87,17 @@ impl ErrorCode {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             ErrorCode::BrokerNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::SubjectNotFound | ErrorCode::VersionNotFound | ErrorCode::SchemaNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::IncompatibleSchema => StatusCode::CONFLICT,
+            ErrorCode::InvalidSchema => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::SchemaRegistryUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::KeySchemaMissing
+            | ErrorCode::ValueSchemaMissing
+            | ErrorCode::InvalidProduceSchema
+            | ErrorCode::InvalidPayload
+            | ErrorCode::SchemaRegistryLookup => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -86,6 +119,17 @@ impl ErrorCode {
             ErrorCode::KafkaRetriable => 50003,
             ErrorCode::BrokerNotAvailable => 50302,
             ErrorCode::Internal => 500,
+            ErrorCode::SubjectNotFound => 40401,
+            ErrorCode::VersionNotFound => 40402,
+            ErrorCode::SchemaNotFound => 40403,
+            ErrorCode::IncompatibleSchema => 40901,
+            ErrorCode::InvalidSchema => 42201,
+            ErrorCode::SchemaRegistryUnavailable => 50001,
+            ErrorCode::KeySchemaMissing => 42201,
+            ErrorCode::ValueSchemaMissing => 42202,
+            ErrorCode::InvalidProduceSchema => 42205,
+            ErrorCode::InvalidPayload => 42206,
+            ErrorCode::SchemaRegistryLookup => 42207,
         }
     }
 
@@ -107,11 +151,22 @@ impl ErrorCode {
             ErrorCode::KafkaRetriable => "50003",
             ErrorCode::BrokerNotAvailable => "50302",
             ErrorCode::Internal => "500",
+            ErrorCode::SubjectNotFound => "40401",
+            ErrorCode::VersionNotFound => "40402",
+            ErrorCode::SchemaNotFound => "40403",
+            ErrorCode::IncompatibleSchema => "40901",
+            ErrorCode::InvalidSchema => "42201",
+            ErrorCode::SchemaRegistryUnavailable => "50001",
+            ErrorCode::KeySchemaMissing => "42201",
+            ErrorCode::ValueSchemaMissing => "42202",
+            ErrorCode::InvalidProduceSchema => "42205",
+            ErrorCode::InvalidPayload => "42206",
+            ErrorCode::SchemaRegistryLookup => "42207",
         }
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -127,6 +182,17 @@ impl ErrorCode {
         ErrorCode::KafkaRetriable,
         ErrorCode::BrokerNotAvailable,
         ErrorCode::Internal,
+        ErrorCode::SubjectNotFound,
+        ErrorCode::VersionNotFound,
+        ErrorCode::SchemaNotFound,
+        ErrorCode::IncompatibleSchema,
+        ErrorCode::InvalidSchema,
+        ErrorCode::SchemaRegistryUnavailable,
+        ErrorCode::KeySchemaMissing,
+        ErrorCode::ValueSchemaMissing,
+        ErrorCode::InvalidProduceSchema,
+        ErrorCode::InvalidPayload,
+        ErrorCode::SchemaRegistryLookup,
     ];
 
     /// The per-record code for a librdkafka error, as Confluent answers it:

@@ -22,6 +22,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
+pub mod schemas;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -98,11 +99,22 @@ impl Gateway {
                 flush_timeout: Duration::from_millis(config.shutdown.flush_timeout_ms),
             },
         )?;
+        let schemas = match schemas::Registry::start(
+            &bootstrap_servers,
+            Duration::from_millis(config.kafka.metadata_timeout_ms),
+        ) {
+            Ok(registry) => Some(Arc::new(registry)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the embedded schema registry is not running");
+                None
+            }
+        };
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             codecs: gateway_codecs::Registry::new(),
             pipeline,
             metadata,
+            schemas,
             metrics,
         });
         Ok(Gateway {

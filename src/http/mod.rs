@@ -5,6 +5,7 @@
 pub mod health;
 pub mod metadata;
 pub mod produce;
+pub mod registry;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub codecs: Registry,
     pub pipeline: Pipeline,
     pub metadata: Arc<MetadataCache>,
+    /// The embedded Schema Registry; `None` if it could not start.
+    pub schemas: Option<Arc<crate::schemas::Registry>>,
     pub metrics: &'static Metrics,
 }
 
@@ -53,7 +56,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/brokers").route(web::get().to(metadata::brokers)))
     .service(resource("/healthz").route(web::get().to(health::healthz)))
     .service(resource("/readyz").route(web::get().to(health::readyz)))
-    .service(resource("/metrics").route(web::get().to(health::metrics)));
+    .service(resource("/metrics").route(web::get().to(health::metrics)))
+    .configure(registry::routes);
 }
 
 /// Builds the actix `App` with state, routes, metrics and error handling.

@@ -60,19 +60,53 @@ async fn produce(
     body: Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     let format = request_format(req)?;
-    let codec = state.codecs.get(format).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("{format} records are not supported by this gateway yet"),
-        )
-    })?;
     let body = body.map_err(|e| body_error(e, state.config.http.max_request_bytes))?;
     let is_async = is_async(req.query_string())?;
     if !valid_topic_name(&topic) {
         return Err(ApiError::topic_not_found(&topic));
     }
 
-    let batch = parse_and_encode(codec, &body, topic, path_partition)?;
+    let (key, value) = match state.codecs.get(format) {
+        Some(codec) => (Some(Resolved::plain(codec)), Some(Resolved::plain(codec))),
+        None if format == Format::Avro => {
+            let fields = schema_fields(&body)?;
+            (
+                resolve_avro(
+                    state,
+                    &topic,
+                    "key",
+                    fields.key_schema,
+                    fields.key_schema_id,
+                )
+                .await?,
+                resolve_avro(
+                    state,
+                    &topic,
+                    "value",
+                    fields.value_schema,
+                    fields.value_schema_id,
+                )
+                .await?,
+            )
+        }
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("{format} records are not supported by this gateway yet"),
+            ))
+        }
+    };
+    let schema_ids = (
+        key.as_ref().and_then(|k| k.id),
+        value.as_ref().and_then(|v| v.id),
+    );
+    let batch = parse_and_encode(
+        key.as_ref().map(Resolved::codec),
+        value.as_ref().map(Resolved::codec),
+        &body,
+        topic,
+        path_partition,
+    )?;
     drop(body);
 
     let info = state.metadata.topic(&batch.topic).await?;
@@ -103,7 +137,7 @@ async fn produce(
                 error: None,
             })
             .collect();
-        return Ok(respond(StatusCode::ACCEPTED, offsets));
+        return Ok(respond(StatusCode::ACCEPTED, offsets, schema_ids));
     }
 
     // A safety net: the pipeline settles every record within max_wait.
@@ -124,7 +158,7 @@ async fn produce(
         }
     };
     let offsets = outcomes.into_iter().map(OffsetEntry::from).collect();
-    Ok(respond(StatusCode::OK, offsets))
+    Ok(respond(StatusCode::OK, offsets, schema_ids))
 }
 
 /// The record format named by the Content-Type header.
@@ -193,7 +227,8 @@ fn is_async(query: &str) -> Result<bool, ApiError> {
 /// Parses the request envelope with simd-json and encodes every record into
 /// one buffer.
 pub fn parse_and_encode(
-    codec: &dyn Codec,
+    key_codec: Option<&dyn Codec>,
+    value_codec: Option<&dyn Codec>,
     body: &[u8],
     topic: String,
     path_partition: Option<i32>,
@@ -235,8 +270,14 @@ pub fn parse_and_encode(
                 ))
             })?),
         };
-        let key = encode_part(codec, record.get("key"), &mut batch.data, i, "key")?;
-        let value = encode_part(codec, record.get("value"), &mut batch.data, i, "value")?;
+        let key = encode_part(key_codec, record.get("key"), &mut batch.data, i, "key")?;
+        let value = encode_part(
+            value_codec,
+            record.get("value"),
+            &mut batch.data,
+            i,
+            "value",
+        )?;
         batch.records.push(RecordRef {
             partition,
             key,
@@ -249,7 +290,7 @@ pub fn parse_and_encode(
 /// Encodes a key or value; absent or `null` means none (a `null` value is a
 /// tombstone).
 fn encode_part(
-    codec: &dyn Codec,
+    codec: Option<&dyn Codec>,
     part: Option<Value<'_, '_>>,
     data: &mut Vec<u8>,
     index: usize,
@@ -258,12 +299,25 @@ fn encode_part(
     let Some(part) = part.filter(|p| !p.is_null()) else {
         return Ok(None);
     };
+    let Some(codec) = codec else {
+        // Only schema formats leave a part without a codec.
+        let code = if field == "key" {
+            ErrorCode::KeySchemaMissing
+        } else {
+            ErrorCode::ValueSchemaMissing
+        };
+        return Err(ApiError::new(
+            code,
+            format!("records[{index}].{field} is set but the request has no {field}_schema or {field}_schema_id"),
+        ));
+    };
     let start = data.len();
     if let Err(e) = codec.encode(&part, data) {
         data.truncate(start);
         let code = match e {
             CodecError::WrongType { .. } | CodecError::InvalidBase64(_) => ErrorCode::BadRequest,
-            CodecError::InvalidData(_) | CodecError::InvalidSchema(_) => ErrorCode::Unprocessable,
+            CodecError::InvalidData(_) => ErrorCode::InvalidPayload,
+            CodecError::InvalidSchema(_) => ErrorCode::InvalidProduceSchema,
         };
         return Err(ApiError::new(
             code,
@@ -335,14 +389,103 @@ struct ProduceResponse {
     value_schema_id: Option<u32>,
 }
 
-fn respond(status: StatusCode, offsets: Vec<OffsetEntry>) -> HttpResponse {
+fn respond(
+    status: StatusCode,
+    offsets: Vec<OffsetEntry>,
+    (key_schema_id, value_schema_id): (Option<u32>, Option<u32>),
+) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(V2_CONTENT_TYPE)
         .json(ProduceResponse {
             offsets,
-            key_schema_id: None,
-            value_schema_id: None,
+            key_schema_id,
+            value_schema_id,
         })
+}
+
+/// The codec for a key or a value, and the schema id it writes.
+struct Resolved<'a> {
+    codec: ResolvedCodec<'a>,
+    id: Option<u32>,
+}
+
+enum ResolvedCodec<'a> {
+    Plain(&'a dyn Codec),
+    Avro(std::sync::Arc<gateway_codecs::avro::AvroCodec>),
+}
+
+impl<'a> Resolved<'a> {
+    fn plain(codec: &'a dyn Codec) -> Resolved<'a> {
+        Resolved {
+            codec: ResolvedCodec::Plain(codec),
+            id: None,
+        }
+    }
+
+    fn codec(&self) -> &dyn Codec {
+        match &self.codec {
+            ResolvedCodec::Plain(codec) => *codec,
+            ResolvedCodec::Avro(codec) => codec.as_ref(),
+        }
+    }
+}
+
+/// The schema fields of a v2 request envelope.
+#[derive(serde::Deserialize)]
+struct SchemaFields {
+    key_schema: Option<String>,
+    key_schema_id: Option<u32>,
+    value_schema: Option<String>,
+    value_schema_id: Option<u32>,
+}
+
+/// Reads the schema fields (a second parse, on the schema path only).
+fn schema_fields(body: &[u8]) -> Result<SchemaFields, ApiError> {
+    let mut buf = body.to_vec();
+    simd_json::serde::from_slice(&mut buf)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request: {e}")))
+}
+
+/// The Avro codec for `part` ("key" or "value"): by id, or by registering
+/// (or finding) the schema under `<topic>-<part>` (TopicNameStrategy).
+/// `None` when the request names no schema for that part.
+async fn resolve_avro<'a>(
+    state: &AppState,
+    topic: &str,
+    part: &str,
+    schema: Option<String>,
+    id: Option<u32>,
+) -> Result<Option<Resolved<'a>>, ApiError> {
+    if schema.is_none() && id.is_none() {
+        return Ok(None);
+    }
+    let registry = state.schemas.as_deref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SchemaRegistryLookup,
+            "the schema registry is not available",
+        )
+    })?;
+    let lookup = |e: ApiError| match e.code {
+        ErrorCode::InvalidSchema => ApiError::new(ErrorCode::InvalidProduceSchema, e.message),
+        ErrorCode::Throttled | ErrorCode::IncompatibleSchema => e,
+        _ => ApiError::new(ErrorCode::SchemaRegistryLookup, e.message),
+    };
+    let id = match (id, schema) {
+        (Some(id), _) => id,
+        (None, Some(text)) => {
+            registry
+                .register(&format!("{topic}-{part}"), &text)
+                .await
+                .map_err(lookup)?
+                .id
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    let codec = registry.avro_codec(id).await.map_err(lookup)?;
+    Ok(Some(Resolved {
+        codec: ResolvedCodec::Avro(codec),
+        id: Some(id),
+    }))
 }
 
 #[cfg(test)]
@@ -352,12 +495,8 @@ mod tests {
 
     fn encode(format: Format, body: &str) -> Result<RecordBatch, ApiError> {
         let registry = Registry::new();
-        parse_and_encode(
-            registry.get(format).unwrap(),
-            body.as_bytes(),
-            "t".into(),
-            None,
-        )
+        let codec = registry.get(format);
+        parse_and_encode(codec, codec, body.as_bytes(), "t".into(), None)
     }
 
     #[test]

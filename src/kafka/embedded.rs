@@ -44,6 +44,12 @@ impl EmbeddedBroker {
                         return;
                     }
                 }
+                // The schema registry's log (the mock cannot create topics
+                // on request).
+                if let Err(e) = cluster.create_topic(crate::schemas::log::TOPIC, 1, replication) {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
                 // Runs until stopped or until the handle is dropped.
                 let _ = stop_rx.recv();

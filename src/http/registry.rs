@@ -1,0 +1,339 @@
+//! The Confluent Schema Registry API, served on the gateway's own port from
+//! the embedded registry (`crate::schemas`). Avro only for now.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::http::AppState;
+use crate::schemas::{check_compatible, Compatibility, Registry, SubjectVersion};
+
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/subjects", web::get().to(subjects))
+        .route("/subjects/{subject}", web::post().to(lookup))
+        .route("/subjects/{subject}/versions", web::get().to(versions))
+        .route("/subjects/{subject}/versions", web::post().to(register))
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            web::get().to(version),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/schema",
+            web::get().to(version_schema),
+        )
+        .route("/schemas/ids/{id}", web::get().to(schema_by_id))
+        .route("/schemas/ids/{id}/schema", web::get().to(raw_schema_by_id))
+        .route("/schemas/ids/{id}/versions", web::get().to(versions_of_id))
+        .route("/schemas/types", web::get().to(types))
+        .route("/config", web::get().to(get_global_config))
+        .route("/config", web::put().to(put_global_config))
+        .route("/config/{subject}", web::get().to(get_subject_config))
+        .route("/config/{subject}", web::put().to(put_subject_config))
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            web::post().to(compatibility),
+        );
+}
+
+fn ok(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().content_type(CONTENT_TYPE).json(body)
+}
+
+fn registry(state: &AppState) -> Result<&Registry, ApiError> {
+    state.schemas.as_deref().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SchemaRegistryUnavailable,
+            "the embedded schema registry is not running (see the gateway's log)",
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SchemaBody {
+    schema: String,
+    #[serde(default)]
+    schema_type: Option<String>,
+    #[serde(default)]
+    references: Vec<serde_json::Value>,
+}
+
+impl SchemaBody {
+    fn avro(self) -> Result<String, ApiError> {
+        match self.schema_type.as_deref() {
+            None | Some("AVRO") => {}
+            Some(other) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidSchema,
+                    format!("schema type {other} is not supported by this gateway yet"),
+                ))
+            }
+        }
+        if !self.references.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSchema,
+                "schema references are not supported by this gateway yet",
+            ));
+        }
+        Ok(self.schema)
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<SchemaBody, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request: {e}")))
+}
+
+fn live(registry: &Registry, subject: &str) -> Result<Vec<SubjectVersion>, ApiError> {
+    let versions = registry.state().live_versions(subject);
+    if versions.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::SubjectNotFound,
+            format!("Subject '{subject}' not found."),
+        ));
+    }
+    Ok(versions)
+}
+
+fn find_version(registry: &Registry, subject: &str, raw: &str) -> Result<SubjectVersion, ApiError> {
+    let versions = live(registry, subject)?;
+    let found = match raw {
+        "latest" | "-1" => versions.last().copied(),
+        n => n
+            .parse::<u32>()
+            .ok()
+            .and_then(|n| versions.iter().find(|v| v.version == n).copied()),
+    };
+    found.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::VersionNotFound,
+            format!("Version {raw} not found."),
+        )
+    })
+}
+
+fn described(
+    registry: &Registry,
+    subject: &str,
+    v: SubjectVersion,
+) -> Result<serde_json::Value, ApiError> {
+    let schema = registry.schema(v.id)?;
+    Ok(json!({"subject": subject, "version": v.version, "id": v.id, "schema": schema.text}))
+}
+
+async fn subjects(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let state = registry.state();
+    let names: Vec<&String> = state
+        .subjects
+        .iter()
+        .filter(|(_, v)| v.iter().any(|v| !v.deleted))
+        .map(|(name, _)| name)
+        .collect();
+    Ok(ok(names))
+}
+
+async fn versions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let versions: Vec<u32> = live(registry, &path)?.iter().map(|v| v.version).collect();
+    Ok(ok(versions))
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let schema = parse_body(&body)?.avro()?;
+    let registered = registry.register(&path, &schema).await?;
+    Ok(ok(json!({"id": registered.id})))
+}
+
+async fn lookup(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let schema = parse_body(&body)?.avro()?;
+    let canonical = crate::schemas::canonical(&schema)?;
+    let versions = live(registry, &path)?;
+    let found = versions
+        .into_iter()
+        .find(|v| {
+            registry
+                .schema(v.id)
+                .is_ok_and(|s| s.canonical == canonical)
+        })
+        .ok_or_else(|| ApiError::new(ErrorCode::SchemaNotFound, "Schema not found"))?;
+    Ok(ok(described(registry, &path, found)?))
+}
+
+async fn version(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let (subject, raw) = path.into_inner();
+    let v = find_version(registry, &subject, &raw)?;
+    Ok(ok(described(registry, &subject, v)?))
+}
+
+async fn version_schema(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let (subject, raw) = path.into_inner();
+    let v = find_version(registry, &subject, &raw)?;
+    let schema = registry.schema(v.id)?;
+    Ok(HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(schema.text.clone()))
+}
+
+fn parse_id(raw: &str) -> Result<u32, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::new(ErrorCode::SchemaNotFound, format!("Schema {raw} not found")))
+}
+
+async fn schema_by_id(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let schema = registry(&state)?.schema_fresh(parse_id(&path)?).await?;
+    Ok(ok(json!({"schema": schema.text})))
+}
+
+async fn raw_schema_by_id(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let schema = registry(&state)?.schema_fresh(parse_id(&path)?).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .body(schema.text.clone()))
+}
+
+async fn versions_of_id(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let id = parse_id(&path)?;
+    registry.schema(id)?;
+    let state = registry.state();
+    let uses: Vec<serde_json::Value> = state
+        .subjects
+        .iter()
+        .flat_map(|(subject, versions)| {
+            versions
+                .iter()
+                .filter(|v| v.id == id && !v.deleted)
+                .map(move |v| json!({"subject": subject, "version": v.version}))
+        })
+        .collect();
+    Ok(ok(uses))
+}
+
+async fn types() -> HttpResponse {
+    ok(["AVRO"])
+}
+
+async fn get_global_config(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let level = registry(&state)?
+        .state()
+        .global
+        .unwrap_or(Compatibility::Backward);
+    Ok(ok(json!({"compatibilityLevel": level})))
+}
+
+async fn get_subject_config(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let level = registry.state().subject_config.get(path.as_str()).copied();
+    let level = level.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SubjectNotFound,
+            format!("Subject '{path}' does not have subject-level compatibility configured"),
+        )
+    })?;
+    Ok(ok(json!({"compatibilityLevel": level})))
+}
+
+#[derive(Deserialize)]
+struct ConfigBody {
+    compatibility: Compatibility,
+}
+
+async fn set_config(
+    state: &AppState,
+    subject: Option<&str>,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(state)?;
+    let body: ConfigBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::Unprocessable,
+            format!("invalid compatibility level: {e}"),
+        )
+    })?;
+    registry
+        .set_compatibility(subject, body.compatibility)
+        .await?;
+    Ok(ok(json!({"compatibility": body.compatibility})))
+}
+
+async fn put_global_config(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    set_config(&state, None, &body).await
+}
+
+async fn put_subject_config(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    set_config(&state, Some(&path), &body).await
+}
+
+async fn compatibility(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let (subject, raw) = path.into_inner();
+    let schema = parse_body(&body)?.avro()?;
+    crate::schemas::canonical(&schema)?;
+    let state = registry.state();
+    let level = state.compatibility(&subject);
+    let result = if raw == "latest" {
+        check_compatible(&state, &subject, &schema, level)
+    } else {
+        drop(state);
+        let v = find_version(registry, &subject, &raw)?;
+        let mut single = crate::schemas::State::default();
+        let stored = registry.schema(v.id)?;
+        single.apply_schema(&subject, v.version, v.id, &stored.text, false);
+        let level = match registry.state().compatibility(&subject) {
+            Compatibility::BackwardTransitive => Compatibility::Backward,
+            Compatibility::ForwardTransitive => Compatibility::Forward,
+            Compatibility::FullTransitive => Compatibility::Full,
+            other => other,
+        };
+        check_compatible(&single, &subject, &schema, level)
+    };
+    Ok(ok(json!({"is_compatible": result.is_ok()})))
+}

@@ -1,0 +1,332 @@
+//! The `_schemas` topic: writing registry records in Confluent's format and
+//! folding them into [`State`] with one reader thread, in log order.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::{Compatibility, State};
+use crate::error::{ApiError, ErrorCode};
+
+/// The topic Confluent's Schema Registry keeps its state in.
+pub const TOPIC: &str = "_schemas";
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "keytype", rename_all = "SCREAMING_SNAKE_CASE")]
+enum Key {
+    Schema {
+        subject: String,
+        version: u32,
+        magic: u32,
+    },
+    Config {
+        subject: Option<String>,
+        magic: u32,
+    },
+    Noop {
+        magic: u32,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SchemaValue {
+    subject: String,
+    version: u32,
+    id: u32,
+    schema: String,
+    #[serde(default)]
+    deleted: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigValue {
+    compatibility_level: Compatibility,
+}
+
+pub struct SchemaLog {
+    producer: FutureProducer,
+    /// The next offset the reader will apply.
+    applied: watch::Receiver<i64>,
+    timeout: Duration,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl SchemaLog {
+    /// Connects, checks the topic exists, and starts the reader.
+    pub fn start(
+        bootstrap_servers: &str,
+        state: Arc<RwLock<State>>,
+        timeout: Duration,
+    ) -> Result<SchemaLog, ApiError> {
+        let kafka = |e: rdkafka::error::KafkaError| {
+            ApiError::new(
+                ErrorCode::SchemaRegistryUnavailable,
+                format!("schema registry: {e}"),
+            )
+        };
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap_servers)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "0")
+            .create()
+            .map_err(kafka)?;
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(TOPIC), timeout)
+            .map_err(kafka)?;
+        if !metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == TOPIC && t.error().is_none() && !t.partitions().is_empty())
+        {
+            create_topic(bootstrap_servers, metadata.brokers().len(), timeout)?;
+        }
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap_servers)
+            .set("group.id", "kafka-gateway-schemas")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(kafka)?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(TOPIC, 0, Offset::Beginning)
+            .map_err(kafka)?;
+        consumer.assign(&assignment).map_err(kafka)?;
+        let (applied_tx, applied) = watch::channel(0i64);
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("schemas-reader".into())
+                .spawn(move || read(consumer, state, applied_tx, stop))
+                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
+        };
+        Ok(SchemaLog {
+            producer,
+            applied,
+            timeout,
+            stop,
+            reader: Some(reader),
+        })
+    }
+
+    /// Waits until everything in the topic now has been applied.
+    pub async fn catch_up(&self) -> Result<(), ApiError> {
+        let producer = self.producer.clone();
+        let timeout = self.timeout;
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            producer.client().fetch_watermarks(TOPIC, 0, timeout)
+        })
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| ApiError::new(ErrorCode::SchemaRegistryUnavailable, e.to_string()))?;
+        self.wait_applied(high).await
+    }
+
+    /// Blocks until everything in the topic at start has been applied, so a
+    /// restarted instance serves the schemas it had.
+    pub fn catch_up_blocking(&self) -> Result<(), ApiError> {
+        let (_, high) = self
+            .producer
+            .client()
+            .fetch_watermarks(TOPIC, 0, self.timeout)
+            .map_err(|e| ApiError::new(ErrorCode::SchemaRegistryUnavailable, e.to_string()))?;
+        let deadline = std::time::Instant::now() + self.timeout;
+        while *self.applied.borrow() < high {
+            if std::time::Instant::now() >= deadline {
+                return Err(ApiError::new(
+                    ErrorCode::SchemaRegistryUnavailable,
+                    format!("reading {TOPIC} did not reach offset {high} in time"),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Writes a claim record; its offset is unique.
+    pub async fn claim(&self) -> Result<i64, ApiError> {
+        let key = serde_json::to_vec(&Key::Noop { magic: 0 }).expect("serializes");
+        self.write(&key, None).await
+    }
+
+    pub async fn write_schema(
+        &self,
+        subject: &str,
+        version: u32,
+        id: u32,
+        schema: &str,
+    ) -> Result<(), ApiError> {
+        let key = serde_json::to_vec(&Key::Schema {
+            subject: subject.into(),
+            version,
+            magic: 1,
+        })
+        .expect("serializes");
+        let value = serde_json::to_vec(&SchemaValue {
+            subject: subject.into(),
+            version,
+            id,
+            schema: schema.into(),
+            deleted: false,
+        })
+        .expect("serializes");
+        let offset = self.write(&key, Some(&value)).await?;
+        self.wait_applied(offset + 1).await
+    }
+
+    pub async fn write_config(
+        &self,
+        subject: Option<&str>,
+        level: Compatibility,
+    ) -> Result<(), ApiError> {
+        let key = serde_json::to_vec(&Key::Config {
+            subject: subject.map(String::from),
+            magic: 0,
+        })
+        .expect("serializes");
+        let value = serde_json::to_vec(&ConfigValue {
+            compatibility_level: level,
+        })
+        .expect("serializes");
+        let offset = self.write(&key, Some(&value)).await?;
+        self.wait_applied(offset + 1).await
+    }
+
+    async fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<i64, ApiError> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(TOPIC).key(key).partition(0);
+        if let Some(value) = value {
+            record = record.payload(value);
+        }
+        self.producer
+            .send(record, self.timeout)
+            .await
+            .map(|delivery| delivery.offset)
+            .map_err(|(e, _)| {
+                ApiError::new(
+                    ErrorCode::SchemaRegistryUnavailable,
+                    format!("writing {TOPIC}: {e}"),
+                )
+            })
+    }
+
+    async fn wait_applied(&self, next: i64) -> Result<(), ApiError> {
+        let mut applied = self.applied.clone();
+        tokio::time::timeout(self.timeout, applied.wait_for(|a| *a >= next))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::SchemaRegistryUnavailable,
+                    format!("the {TOPIC} reader did not reach offset {next} in time"),
+                )
+            })?
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "the schemas reader stopped"))?;
+        Ok(())
+    }
+}
+
+impl Drop for SchemaLog {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// Creates the topic as Confluent's registry does: one partition, compacted.
+fn create_topic(
+    bootstrap_servers: &str,
+    brokers: usize,
+    timeout: Duration,
+) -> Result<(), ApiError> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let failed = |e: String| {
+        ApiError::new(
+            ErrorCode::SchemaRegistryUnavailable,
+            format!("cannot create the {TOPIC} topic ({e}); create it with one partition and cleanup.policy=compact"),
+        )
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap_servers)
+        .create()
+        .map_err(|e| failed(e.to_string()))?;
+    let replication = brokers.clamp(1, 3) as i32;
+    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(replication))
+        .set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let results = futures_executor::block_on(admin.create_topics(&[topic], &options))
+        .map_err(|e| failed(e.to_string()))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, e)) => return Err(failed(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// The reader: applies every record in log order and publishes how far it
+/// got.
+fn read(
+    consumer: BaseConsumer,
+    state: Arc<RwLock<State>>,
+    applied: watch::Sender<i64>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::Acquire) {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading {TOPIC}");
+                continue;
+            }
+        };
+        if let Some(key) = message.key() {
+            apply(&mut state.write(), key, message.payload());
+        }
+        applied.send_replace(message.offset() + 1);
+    }
+}
+
+fn apply(state: &mut State, key: &[u8], value: Option<&[u8]>) {
+    let Ok(key) = serde_json::from_slice::<Key>(key) else {
+        return;
+    };
+    match (key, value) {
+        (Key::Schema { .. }, Some(value)) => {
+            if let Ok(v) = serde_json::from_slice::<SchemaValue>(value) {
+                state.apply_schema(&v.subject, v.version, v.id, &v.schema, v.deleted);
+            }
+        }
+        (Key::Config { subject, .. }, Some(value)) => {
+            if let Ok(v) = serde_json::from_slice::<ConfigValue>(value) {
+                match subject {
+                    Some(subject) => {
+                        state.subject_config.insert(subject, v.compatibility_level);
+                    }
+                    None => state.global = Some(v.compatibility_level),
+                }
+            }
+        }
+        _ => {}
+    }
+}

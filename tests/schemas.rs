@@ -1,0 +1,251 @@
+//! Avro produce through the embedded Schema Registry, its API, and its
+//! persistence in the `_schemas` topic.
+
+mod common;
+
+use std::time::Duration;
+
+use apache_avro::types::Value as Avro;
+use common::*;
+use rdkafka::mocking::MockCluster;
+use serde_json::json;
+
+const AVRO: &str = "application/vnd.kafka.avro.v2+json";
+const SR: &str = "application/vnd.schemaregistry.v1+json";
+const USER: &str =
+    r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}]}"#;
+
+/// Decodes a Confluent-framed Avro record with the schema the registry
+/// gives for its id.
+async fn decode(gw: &TestGateway, bytes: &[u8]) -> Avro {
+    assert_eq!(bytes[0], 0, "magic byte");
+    let id = u32::from_be_bytes(bytes[1..5].try_into().unwrap());
+    let schema = gw.get(&format!("/schemas/ids/{id}")).await.json();
+    let schema = apache_avro::Schema::parse_str(schema["schema"].as_str().unwrap()).unwrap();
+    apache_avro::from_avro_datum(&schema, &mut &bytes[5..], None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_avro_examples_work_and_decode() {
+    let gw = TestGateway::start(embedded_config(&["avrotest", "avrokeytest2"], 1)).await;
+    let reply = gw
+        .post(
+            "/topics/avrotest",
+            AVRO,
+            json!({"value_schema": USER, "records": [{"value": {"name": "testUser"}}]}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let answer = reply.json();
+    let value_id = answer["value_schema_id"].as_u64().expect("value_schema_id");
+    assert_eq!(answer["key_schema_id"], serde_json::Value::Null);
+
+    // The same schema by id.
+    let reply = gw
+        .post(
+            "/topics/avrotest",
+            AVRO,
+            json!({"value_schema_id": value_id, "records": [{"value": {"name": "second"}}]})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(reply.json()["value_schema_id"], value_id);
+
+    let reply = gw
+        .post(
+            "/topics/avrokeytest2",
+            AVRO,
+            json!({"key_schema": r#"{"name":"user_id"  ,"type": "int"   }"#, "value_schema": USER,
+                   "records": [{"key": 1, "value": {"name": "testUser"}}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let answer = reply.json();
+    assert!(answer["key_schema_id"].is_u64());
+    assert_eq!(answer["value_schema_id"], value_id, "same schema, same id");
+
+    let stored = read_all(&gw.bootstrap, "avrotest", 1, 2).await;
+    let first = decode(&gw, stored[0].value.as_ref().unwrap()).await;
+    assert_eq!(
+        first,
+        Avro::Record(vec![("name".into(), Avro::String("testUser".into()))])
+    );
+    let keyed = read_all(&gw.bootstrap, "avrokeytest2", 1, 1).await;
+    assert_eq!(
+        decode(&gw, keyed[0].key.as_ref().unwrap()).await,
+        Avro::Int(1)
+    );
+
+    let subjects = gw.get("/subjects").await.json();
+    assert_eq!(
+        subjects,
+        json!(["avrokeytest2-key", "avrokeytest2-value", "avrotest-value"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_errors_answer_confluent_codes_and_write_nothing() {
+    let t = topic("avro-errors");
+    let gw = TestGateway::start(embedded_config(&[&t], 1)).await;
+    let path = format!("/topics/{t}");
+    gw.post(
+        &path,
+        AVRO,
+        json!({"records": [{"value": {"name": "x"}}]}).to_string(),
+    )
+    .await
+    .assert_error(422, 42202);
+    gw.post(
+        &path,
+        AVRO,
+        json!({"value_schema": USER, "records": [{"key": 1, "value": {"name": "x"}}]}).to_string(),
+    )
+    .await
+    .assert_error(422, 42201);
+    gw.post(
+        &path,
+        AVRO,
+        json!({"value_schema": "{\"type\": \"nope\"}", "records": [{"value": 1}]}).to_string(),
+    )
+    .await
+    .assert_error(422, 42205);
+    let message = gw
+        .post(&path, AVRO, json!({"value_schema": USER, "records": [{"value": {"name": "ok"}}, {"value": {"name": 5}}]}).to_string())
+        .await
+        .assert_error(422, 42206);
+    assert!(
+        message.contains("records[1].value") && message.contains("name"),
+        "{message}"
+    );
+    gw.post(
+        &path,
+        AVRO,
+        json!({"value_schema_id": 999999, "records": [{"value": {"name": "x"}}]}).to_string(),
+    )
+    .await
+    .assert_error(422, 42207);
+    let offsets = gw
+        .get(&format!("/topics/{t}/partitions/0/offsets"))
+        .await
+        .json();
+    assert_eq!(offsets["end_offset"], 0, "{offsets}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_api_enforces_compatibility() {
+    let gw = TestGateway::start(embedded_config(&[], 1)).await;
+    let v1 = json!({"schema": USER}).to_string();
+    let v2 = json!({"schema": r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int", "default": 0}]}"#}).to_string();
+    let breaking = json!({"schema": r#"{"type": "record", "name": "User", "fields": [{"name": "email", "type": "string"}]}"#}).to_string();
+
+    let id1 = gw
+        .post("/subjects/users-value/versions", SR, v1.clone())
+        .await
+        .json()["id"]
+        .clone();
+    assert_eq!(
+        gw.post("/subjects/users-value/versions", SR, v1.clone())
+            .await
+            .json()["id"],
+        id1,
+        "idempotent"
+    );
+    let id2 = gw
+        .post("/subjects/users-value/versions", SR, v2.clone())
+        .await
+        .json()["id"]
+        .clone();
+    assert_ne!(id1, id2);
+    gw.post("/subjects/users-value/versions", SR, breaking.clone())
+        .await
+        .assert_error(409, 40901);
+    let check = gw
+        .post(
+            "/compatibility/subjects/users-value/versions/latest",
+            SR,
+            breaking.clone(),
+        )
+        .await
+        .json();
+    assert_eq!(check["is_compatible"], false);
+
+    assert_eq!(
+        gw.get("/subjects/users-value/versions").await.json(),
+        json!([1, 2])
+    );
+    let latest = gw.get("/subjects/users-value/versions/latest").await.json();
+    assert_eq!(latest["version"], 2);
+    assert_eq!(latest["id"], id2);
+    let found = gw
+        .post("/subjects/users-value", SR, v1.clone())
+        .await
+        .json();
+    assert_eq!(found["version"], 1);
+    assert_eq!(gw.get("/schemas/types").await.json(), json!(["AVRO"]));
+    gw.get("/subjects/nobody/versions")
+        .await
+        .assert_error(404, 40401);
+    gw.get("/subjects/users-value/versions/9")
+        .await
+        .assert_error(404, 40402);
+    gw.get("/schemas/ids/424242").await.assert_error(404, 40403);
+
+    let reply = gw
+        .http
+        .put(format!("{}/config/users-value", gw.url))
+        .body(r#"{"compatibility": "NONE"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        gw.get("/config/users-value").await.json()["compatibilityLevel"],
+        "NONE"
+    );
+    assert_eq!(
+        gw.get("/config").await.json()["compatibilityLevel"],
+        "BACKWARD"
+    );
+    let id3 = gw
+        .post("/subjects/users-value/versions", SR, breaking)
+        .await;
+    assert_eq!(id3.status, 200, "{}", id3.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_survive_a_restart_and_two_instances_agree() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("_schemas", 1, 1).unwrap();
+    let mut config = embedded_config(&[], 1);
+    config.kafka.bootstrap_servers = cluster.bootstrap_servers();
+
+    let a = TestGateway::start(config.clone()).await;
+    let b = TestGateway::start(config.clone()).await;
+    // Two instances register different schemas under one subject at once.
+    let schema = |field: &str| {
+        json!({"schema": format!(r#"{{"type": "record", "name": "R", "fields": [{{"name": "{field}", "type": "int", "default": 0}}]}}"#)}).to_string()
+    };
+    let (ra, rb) = tokio::join!(
+        a.post("/subjects/shared-value/versions", SR, schema("a")),
+        b.post("/subjects/shared-value/versions", SR, schema("b")),
+    );
+    let (ida, idb) = (ra.json()["id"].clone(), rb.json()["id"].clone());
+    assert!(ida.is_u64() && idb.is_u64(), "{ra:?} {rb:?}");
+    assert_ne!(ida, idb, "one id never names two schemas");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let va = a.get("/subjects/shared-value/versions").await.json();
+    let vb = b.get("/subjects/shared-value/versions").await.json();
+    assert_eq!(va, json!([1, 2]));
+    assert_eq!(va, vb, "both instances fold the same log");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+
+    let c = TestGateway::start(config).await;
+    let schema_a = c.get(&format!("/schemas/ids/{ida}")).await;
+    assert_eq!(schema_a.status, 200, "{}", schema_a.text);
+    assert!(schema_a.json()["schema"]
+        .as_str()
+        .unwrap()
+        .contains("\"a\""));
+}
