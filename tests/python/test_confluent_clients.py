@@ -1,0 +1,123 @@
+"""Confluent's own Python client against the gateway: records produced as
+Avro through the gateway decode with Confluent's AvroDeserializer, fed by
+the gateway's Schema Registry API; a schema registered with Confluent's
+SchemaRegistryClient is usable by id through the gateway; and the seed
+000 flow (a client-framed Avro record sent as base64 binary) decodes too.
+
+Run by tests/run.sh with GATEWAY_URL and KAFKA_BOOTSTRAP set.
+"""
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+GATEWAY = os.environ["GATEWAY_URL"]
+BOOTSTRAP = os.environ["KAFKA_BOOTSTRAP"]
+
+ORDER = json.dumps({
+    "type": "record", "namespace": "io.confluent.developer", "name": "Order",
+    "fields": [
+        {"name": "product_id", "type": "int"},
+        {"name": "customer_id", "type": "int"},
+        {"name": "product_name", "type": ["null", "string"], "default": None},
+    ],
+})
+
+
+def new_topic():
+    name = f"py-{uuid.uuid4().hex[:12]}"
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result(timeout=15)
+    return name
+
+
+def post(path, content_type, body):
+    request = urllib.request.Request(
+        GATEWAY + path, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": content_type, "Accept": "application/vnd.kafka.v2+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def read(topic, count):
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"py-{uuid.uuid4()}",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    out = []
+    for _ in range(150):
+        message = consumer.poll(0.1)
+        if message is not None and message.error() is None:
+            out.append(message)
+        if len(out) == count:
+            break
+    consumer.close()
+    assert len(out) == count, f"read {len(out)} of {count} records from {topic}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return SchemaRegistryClient({"url": GATEWAY})
+
+
+def test_avro_produced_through_the_gateway_decodes_with_confluents_deserializer(registry):
+    topic = new_topic()
+    records = [{"product_id": 1, "customer_id": 2, "product_name": {"string": "pen"}},
+               {"product_id": 3, "customer_id": 4, "product_name": None}]
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.avro.v2+json",
+                          {"value_schema": ORDER, "records": [{"value": r} for r in records]})
+    assert status == 200, answer
+    assert isinstance(answer["value_schema_id"], int)
+    deserialize = AvroDeserializer(registry)
+    decoded = [deserialize(m.value(), SerializationContext(topic, MessageField.VALUE))
+               for m in read(topic, 2)]
+    assert decoded == [
+        {"product_id": 1, "customer_id": 2, "product_name": "pen"},
+        {"product_id": 3, "customer_id": 4, "product_name": None},
+    ]
+    # The client sees the subject the gateway registered.
+    latest = registry.get_latest_version(f"{topic}-value")
+    assert latest.schema_id == answer["value_schema_id"]
+
+
+def test_a_schema_registered_with_confluents_client_is_usable_by_id(registry):
+    topic = new_topic()
+    schema_id = registry.register_schema(f"{topic}-value", Schema(ORDER, "AVRO"))
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.avro.v2+json",
+                          {"value_schema_id": schema_id,
+                           "records": [{"value": {"product_id": 7, "customer_id": 8}}]})
+    assert status == 200, answer
+    assert answer["value_schema_id"] == schema_id
+    (message,) = read(topic, 1)
+    value = AvroDeserializer(registry)(message.value(),
+                                        SerializationContext(topic, MessageField.VALUE))
+    assert value == {"product_id": 7, "customer_id": 8, "product_name": None}
+
+
+def test_the_seed_client_framed_avro_sent_as_binary_decodes(registry):
+    topic = new_topic()
+    serialize = AvroSerializer(registry, ORDER)
+    framed = serialize({"product_id": 1, "customer_id": 1, "product_name": "Sonic"},
+                       SerializationContext(topic, MessageField.VALUE))
+    assert framed[0] == 0
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.binary.v2+json",
+                          {"records": [{"key": base64.b64encode(b"k1").decode(),
+                                        "value": base64.b64encode(framed).decode()}]})
+    assert status == 200, answer
+    (message,) = read(topic, 1)
+    assert message.key() == b"k1"
+    value = AvroDeserializer(registry)(message.value(),
+                                        SerializationContext(topic, MessageField.VALUE))
+    assert value == {"product_id": 1, "customer_id": 1, "product_name": "Sonic"}
