@@ -4,7 +4,8 @@
 //! This crate knows nothing of HTTP or of Kafka clients. It holds:
 //!
 //! - [`Codec`], the trait every format implements;
-//! - one module per format (`binary`, `json`, `string`, `avro`);
+//! - one module per format (`binary`, `json`, `string`, `avro`,
+//!   `jsonschema`);
 //! - [`Registry`], built once at start-up, which hands out the codec for a
 //!   [`Format`] with a plain array lookup on the hot path.
 //!
@@ -23,6 +24,7 @@ pub use simd_json::value::tape::Value;
 pub mod avro;
 pub mod binary;
 pub mod json;
+pub mod jsonschema;
 pub mod string;
 
 /// The record formats a client can name, in a v2 content type

@@ -68,23 +68,17 @@ async fn produce(
 
     let (key, value) = match state.codecs.get(format) {
         Some(codec) => (Some(Resolved::plain(codec)), Some(Resolved::plain(codec))),
-        None if format == Format::Avro => {
-            let fields = schema_fields(&body)?;
+        None if matches!(format, Format::Avro | Format::JsonSchema) => {
+            let f = schema_fields(&body)?;
             (
-                resolve_avro(
+                resolve_schema(state, format, &topic, "key", f.key_schema, f.key_schema_id).await?,
+                resolve_schema(
                     state,
-                    &topic,
-                    "key",
-                    fields.key_schema,
-                    fields.key_schema_id,
-                )
-                .await?,
-                resolve_avro(
-                    state,
+                    format,
                     &topic,
                     "value",
-                    fields.value_schema,
-                    fields.value_schema_id,
+                    f.value_schema,
+                    f.value_schema_id,
                 )
                 .await?,
             )
@@ -411,7 +405,7 @@ struct Resolved<'a> {
 
 enum ResolvedCodec<'a> {
     Plain(&'a dyn Codec),
-    Avro(std::sync::Arc<gateway_codecs::avro::AvroCodec>),
+    Schema(std::sync::Arc<dyn Codec>),
 }
 
 impl<'a> Resolved<'a> {
@@ -425,7 +419,7 @@ impl<'a> Resolved<'a> {
     fn codec(&self) -> &dyn Codec {
         match &self.codec {
             ResolvedCodec::Plain(codec) => *codec,
-            ResolvedCodec::Avro(codec) => codec.as_ref(),
+            ResolvedCodec::Schema(codec) => codec.as_ref(),
         }
     }
 }
@@ -439,6 +433,13 @@ struct SchemaFields {
     value_schema_id: Option<u32>,
 }
 
+fn schema_type(format: Format) -> crate::schemas::SchemaType {
+    match format {
+        Format::JsonSchema => crate::schemas::SchemaType::Json,
+        _ => crate::schemas::SchemaType::Avro,
+    }
+}
+
 /// Reads the schema fields (a second parse, on the schema path only).
 fn schema_fields(body: &[u8]) -> Result<SchemaFields, ApiError> {
     let mut buf = body.to_vec();
@@ -446,11 +447,12 @@ fn schema_fields(body: &[u8]) -> Result<SchemaFields, ApiError> {
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request: {e}")))
 }
 
-/// The Avro codec for `part` ("key" or "value"): by id, or by registering
-/// (or finding) the schema under `<topic>-<part>` (TopicNameStrategy).
-/// `None` when the request names no schema for that part.
-async fn resolve_avro<'a>(
+/// The schema codec for `part` ("key" or "value"): by id, or by
+/// registering (or finding) the schema under `<topic>-<part>`
+/// (TopicNameStrategy). `None` when the request names no schema for it.
+async fn resolve_schema<'a>(
     state: &AppState,
+    format: Format,
     topic: &str,
     part: &str,
     schema: Option<String>,
@@ -474,16 +476,16 @@ async fn resolve_avro<'a>(
         (Some(id), _) => id,
         (None, Some(text)) => {
             registry
-                .register(&format!("{topic}-{part}"), &text)
+                .register(&format!("{topic}-{part}"), &text, schema_type(format))
                 .await
                 .map_err(lookup)?
                 .id
         }
         (None, None) => unreachable!("checked above"),
     };
-    let codec = registry.avro_codec(id).await.map_err(lookup)?;
+    let codec = registry.codec(id, format).await.map_err(lookup)?;
     Ok(Some(Resolved {
-        codec: ResolvedCodec::Avro(codec),
+        codec: ResolvedCodec::Schema(codec),
         id: Some(id),
     }))
 }

@@ -1,5 +1,5 @@
 //! The Confluent Schema Registry API, served on the gateway's own port from
-//! the embedded registry (`crate::schemas`). Avro only for now.
+//! the embedded registry (`crate::schemas`). Avro and JSON Schema for now.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
-use crate::schemas::{check_compatible, Compatibility, Registry, SubjectVersion};
+use crate::schemas::{check_compatible, Compatibility, Registry, SchemaType, SubjectVersion};
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
@@ -62,23 +62,15 @@ struct SchemaBody {
 }
 
 impl SchemaBody {
-    fn avro(self) -> Result<String, ApiError> {
-        match self.schema_type.as_deref() {
-            None | Some("AVRO") => {}
-            Some(other) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidSchema,
-                    format!("schema type {other} is not supported by this gateway yet"),
-                ))
-            }
-        }
+    fn parsed(self) -> Result<(String, SchemaType), ApiError> {
+        let schema_type = SchemaType::parse(self.schema_type.as_deref())?;
         if !self.references.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::InvalidSchema,
                 "schema references are not supported by this gateway yet",
             ));
         }
-        Ok(self.schema)
+        Ok((self.schema, schema_type))
     }
 }
 
@@ -121,7 +113,12 @@ fn described(
     v: SubjectVersion,
 ) -> Result<serde_json::Value, ApiError> {
     let schema = registry.schema(v.id)?;
-    Ok(json!({"subject": subject, "version": v.version, "id": v.id, "schema": schema.text}))
+    let mut out =
+        json!({"subject": subject, "version": v.version, "id": v.id, "schema": schema.text});
+    if schema.schema_type != SchemaType::Avro {
+        out["schemaType"] = json!(schema.schema_type.name());
+    }
+    Ok(out)
 }
 
 async fn subjects(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -151,8 +148,8 @@ async fn register(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
-    let schema = parse_body(&body)?.avro()?;
-    let registered = registry.register(&path, &schema).await?;
+    let (schema, schema_type) = parse_body(&body)?.parsed()?;
+    let registered = registry.register(&path, &schema, schema_type).await?;
     Ok(ok(json!({"id": registered.id})))
 }
 
@@ -162,8 +159,8 @@ async fn lookup(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
-    let schema = parse_body(&body)?.avro()?;
-    let canonical = crate::schemas::canonical(&schema)?;
+    let (schema, schema_type) = parse_body(&body)?.parsed()?;
+    let canonical = crate::schemas::canonical(&schema, schema_type)?;
     let versions = live(registry, &path)?;
     let found = versions
         .into_iter()
@@ -209,7 +206,11 @@ async fn schema_by_id(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let schema = registry(&state)?.schema_fresh(parse_id(&path)?).await?;
-    Ok(ok(json!({"schema": schema.text})))
+    let mut out = json!({"schema": schema.text});
+    if schema.schema_type != SchemaType::Avro {
+        out["schemaType"] = json!(schema.schema_type.name());
+    }
+    Ok(ok(out))
 }
 
 async fn raw_schema_by_id(
@@ -244,7 +245,7 @@ async fn versions_of_id(
 }
 
 async fn types() -> HttpResponse {
-    ok(["AVRO"])
+    ok(["AVRO", "JSON"])
 }
 
 async fn get_global_config(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -315,25 +316,32 @@ async fn compatibility(
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
     let (subject, raw) = path.into_inner();
-    let schema = parse_body(&body)?.avro()?;
-    crate::schemas::canonical(&schema)?;
+    let (schema, schema_type) = parse_body(&body)?.parsed()?;
+    crate::schemas::canonical(&schema, schema_type)?;
     let state = registry.state();
     let level = state.compatibility(&subject);
     let result = if raw == "latest" {
-        check_compatible(&state, &subject, &schema, level)
+        check_compatible(&state, &subject, &schema, schema_type, level)
     } else {
         drop(state);
         let v = find_version(registry, &subject, &raw)?;
         let mut single = crate::schemas::State::default();
         let stored = registry.schema(v.id)?;
-        single.apply_schema(&subject, v.version, v.id, &stored.text, false);
+        single.apply_schema(
+            &subject,
+            v.version,
+            v.id,
+            stored.schema_type,
+            &stored.text,
+            false,
+        );
         let level = match registry.state().compatibility(&subject) {
             Compatibility::BackwardTransitive => Compatibility::Backward,
             Compatibility::ForwardTransitive => Compatibility::Forward,
             Compatibility::FullTransitive => Compatibility::Full,
             other => other,
         };
-        check_compatible(&single, &subject, &schema, level)
+        check_compatible(&single, &subject, &schema, schema_type, level)
     };
     Ok(ok(json!({"is_compatible": result.is_ok()})))
 }

@@ -14,7 +14,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{Compatibility, State};
+use super::{Compatibility, SchemaType, State};
 use crate::error::{ApiError, ErrorCode};
 
 /// The topic Confluent's Schema Registry keeps its state in.
@@ -44,6 +44,13 @@ struct SchemaValue {
     subject: String,
     version: u32,
     id: u32,
+    /// Absent for Avro, as Confluent writes it.
+    #[serde(
+        rename = "schemaType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    schema_type: Option<String>,
     schema: String,
     #[serde(default)]
     deleted: bool,
@@ -169,6 +176,7 @@ impl SchemaLog {
         subject: &str,
         version: u32,
         id: u32,
+        schema_type: SchemaType,
         schema: &str,
     ) -> Result<(), ApiError> {
         let key = serde_json::to_vec(&Key::Schema {
@@ -181,6 +189,7 @@ impl SchemaLog {
             subject: subject.into(),
             version,
             id,
+            schema_type: (schema_type != SchemaType::Avro).then(|| schema_type.name().to_string()),
             schema: schema.into(),
             deleted: false,
         })
@@ -313,8 +322,13 @@ fn apply(state: &mut State, key: &[u8], value: Option<&[u8]>) {
     };
     match (key, value) {
         (Key::Schema { .. }, Some(value)) => {
-            if let Ok(v) = serde_json::from_slice::<SchemaValue>(value) {
-                state.apply_schema(&v.subject, v.version, v.id, &v.schema, v.deleted);
+            let Ok(v) = serde_json::from_slice::<SchemaValue>(value) else {
+                return;
+            };
+            match SchemaType::parse(v.schema_type.as_deref()) {
+                Ok(t) => state.apply_schema(&v.subject, v.version, v.id, t, &v.schema, v.deleted),
+                // Kept in the log for tools that know the type; not served.
+                Err(_) => tracing::warn!(id = v.id, "skipping a schema of an unsupported type"),
             }
         }
         (Key::Config { subject, .. }, Some(value)) => {

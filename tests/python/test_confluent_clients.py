@@ -121,3 +121,19 @@ def test_the_seed_client_framed_avro_sent_as_binary_decodes(registry):
     value = AvroDeserializer(registry)(message.value(),
                                         SerializationContext(topic, MessageField.VALUE))
     assert value == {"product_id": 1, "customer_id": 1, "product_name": "Sonic"}
+
+
+def test_json_schema_produced_through_the_gateway_decodes_with_confluents_deserializer(registry):
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+
+    topic = new_topic()
+    schema = json.dumps({"type": "object", "title": "Product",
+                         "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+                         "required": ["id"]})
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.jsonschema.v2+json",
+                          {"value_schema": schema, "records": [{"value": {"id": 5, "name": "cup"}}]})
+    assert status == 200, answer
+    (message,) = read(topic, 1)
+    deserialize = JSONDeserializer(None, schema_registry_client=registry)
+    value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
+    assert value == {"id": 5, "name": "cup"}
