@@ -54,7 +54,7 @@ async fn rejected_requests_answer_their_error_and_write_nothing() {
         .assert_error(415, 415);
     gw.post(
         &path,
-        "application/vnd.kafka.protobuf.v2+json",
+        "application/vnd.kafka.xml.v2+json",
         r#"{"records":[{"value":1}]}"#,
     )
     .await

@@ -184,7 +184,7 @@ async fn the_registry_api_enforces_compatibility() {
     assert_eq!(found["version"], 1);
     assert_eq!(
         gw.get("/schemas/types").await.json(),
-        json!(["AVRO", "JSON"])
+        json!(["AVRO", "JSON", "PROTOBUF"])
     );
     gw.get("/subjects/nobody/versions")
         .await
@@ -310,4 +310,59 @@ async fn json_schema_records_are_validated_and_framed() {
         .await
         .assert_error(409, 40901);
     assert!(message.contains("not implemented"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_records_are_encoded_with_the_message_index() {
+    use prost::Message;
+    const PROTOBUF: &str = "application/vnd.kafka.protobuf.v2+json";
+    let t = topic("protobuf");
+    let gw = TestGateway::start(embedded_config(&[&t], 1)).await;
+    let schema = r#"syntax = "proto3"; package shop; message Order { int32 product_id = 1; string name = 2; }"#;
+    let reply = gw
+        .post(
+            &format!("/topics/{t}"),
+            PROTOBUF,
+            json!({"value_schema": schema, "records": [{"value": {"product_id": 7, "name": "pen"}}]}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let id = reply.json()["value_schema_id"].as_u64().unwrap();
+    gw.post(
+        &format!("/topics/{t}"),
+        PROTOBUF,
+        json!({"value_schema_id": id, "records": [{"value": {"product_id": "x"}}]}).to_string(),
+    )
+    .await
+    .assert_error(422, 42206);
+    gw.post(
+        &format!("/topics/{t}"),
+        PROTOBUF,
+        json!({"value_schema": "message {", "records": [{"value": {}}]}).to_string(),
+    )
+    .await
+    .assert_error(422, 42205);
+
+    let stored = read_all(&gw.bootstrap, &t, 1, 1).await;
+    let bytes = stored[0].value.as_ref().unwrap();
+    assert_eq!(bytes[0], 0);
+    assert_eq!(
+        u32::from_be_bytes(bytes[1..5].try_into().unwrap()) as u64,
+        id
+    );
+    assert_eq!(bytes[5], 0, "message-index path [0]");
+    // Decode with the schema the registry serves.
+    let described = gw.get(&format!("/schemas/ids/{id}")).await.json();
+    assert_eq!(described["schemaType"], "PROTOBUF");
+    let descriptor =
+        gateway_codecs::protobuf::compile(described["schema"].as_str().unwrap()).unwrap();
+    let message = prost_reflect::DynamicMessage::decode(descriptor, &bytes[6..]).unwrap();
+    assert_eq!(
+        message.get_field_by_name("product_id").unwrap().as_i32(),
+        Some(7)
+    );
+    assert_eq!(
+        message.get_field_by_name("name").unwrap().as_str(),
+        Some("pen")
+    );
 }

@@ -5,7 +5,7 @@
 //!
 //! - [`Codec`], the trait every format implements;
 //! - one module per format (`binary`, `json`, `string`, `avro`,
-//!   `jsonschema`);
+//!   `jsonschema`, `protobuf`);
 //! - [`Registry`], built once at start-up, which hands out the codec for a
 //!   [`Format`] with a plain array lookup on the hot path.
 //!
@@ -25,6 +25,7 @@ pub mod avro;
 pub mod binary;
 pub mod json;
 pub mod jsonschema;
+pub mod protobuf;
 pub mod string;
 
 /// The record formats a client can name, in a v2 content type

@@ -68,7 +68,7 @@ async fn produce(
 
     let (key, value) = match state.codecs.get(format) {
         Some(codec) => (Some(Resolved::plain(codec)), Some(Resolved::plain(codec))),
-        None if matches!(format, Format::Avro | Format::JsonSchema) => {
+        None if matches!(format, Format::Avro | Format::JsonSchema | Format::Protobuf) => {
             let f = schema_fields(&body)?;
             (
                 resolve_schema(state, format, &topic, "key", f.key_schema, f.key_schema_id).await?,
@@ -436,6 +436,7 @@ struct SchemaFields {
 fn schema_type(format: Format) -> crate::schemas::SchemaType {
     match format {
         Format::JsonSchema => crate::schemas::SchemaType::Json,
+        Format::Protobuf => crate::schemas::SchemaType::Protobuf,
         _ => crate::schemas::SchemaType::Avro,
     }
 }

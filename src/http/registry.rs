@@ -1,5 +1,5 @@
 //! The Confluent Schema Registry API, served on the gateway's own port from
-//! the embedded registry (`crate::schemas`). Avro and JSON Schema for now.
+//! the embedded registry (`crate::schemas`): Avro, JSON Schema, Protobuf.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -245,7 +245,7 @@ async fn versions_of_id(
 }
 
 async fn types() -> HttpResponse {
-    ok(["AVRO", "JSON"])
+    ok(["AVRO", "JSON", "PROTOBUF"])
 }
 
 async fn get_global_config(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

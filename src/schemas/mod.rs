@@ -47,6 +47,7 @@ pub enum Compatibility {
 pub enum SchemaType {
     Avro,
     Json,
+    Protobuf,
 }
 
 impl SchemaType {
@@ -55,6 +56,7 @@ impl SchemaType {
         match name {
             None | Some("AVRO") => Ok(SchemaType::Avro),
             Some("JSON") => Ok(SchemaType::Json),
+            Some("PROTOBUF") => Ok(SchemaType::Protobuf),
             Some(other) => Err(ApiError::new(
                 ErrorCode::InvalidSchema,
                 format!("schema type {other} is not supported by this gateway yet"),
@@ -66,6 +68,7 @@ impl SchemaType {
         match self {
             SchemaType::Avro => "AVRO",
             SchemaType::Json => "JSON",
+            SchemaType::Protobuf => "PROTOBUF",
         }
     }
 
@@ -74,6 +77,7 @@ impl SchemaType {
         match self {
             SchemaType::Avro => Format::Avro,
             SchemaType::Json => Format::JsonSchema,
+            SchemaType::Protobuf => Format::Protobuf,
         }
     }
 }
@@ -170,7 +174,8 @@ impl State {
 
 /// A schema's canonical form, prefixed by its type: Avro's parsing
 /// canonical form; for JSON Schema, the JSON with sorted keys and no
-/// whitespace. The schema is also checked to compile.
+/// whitespace; for Protobuf, the text with whitespace runs collapsed. The
+/// schema is also checked to compile.
 pub fn canonical(text: &str, schema_type: SchemaType) -> Result<String, ApiError> {
     let invalid = |e: String| ApiError::new(ErrorCode::InvalidSchema, e);
     let form = match schema_type {
@@ -183,6 +188,11 @@ pub fn canonical(text: &str, schema_type: SchemaType) -> Result<String, ApiError
             let value: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
             value.to_string()
+        }
+        SchemaType::Protobuf => {
+            gateway_codecs::protobuf::compile(text)
+                .map_err(|e| invalid(format!("invalid Protobuf schema: {e}")))?;
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
         }
     };
     Ok(format!("{}:{form}", schema_type.name()))
@@ -352,6 +362,9 @@ impl Registry {
         let codec: Arc<dyn Codec> = match schema.schema_type {
             SchemaType::Avro => Arc::new(AvroCodec::new(&schema.text, id).map_err(invalid)?),
             SchemaType::Json => Arc::new(JsonSchemaCodec::new(&schema.text, id).map_err(invalid)?),
+            SchemaType::Protobuf => Arc::new(
+                gateway_codecs::protobuf::ProtobufCodec::new(&schema.text, id).map_err(invalid)?,
+            ),
         };
         self.codecs.write().insert(id, Arc::clone(&codec));
         check_format(id, codec, format)

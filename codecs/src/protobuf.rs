@@ -1,0 +1,175 @@
+//! `protobuf`: the JSON form of a message (protobuf's JSON mapping) encoded
+//! as protobuf binary in the Confluent wire format: magic byte 0, the schema
+//! id (4 bytes, big-endian), the message-index path (here always the first
+//! message of the file: the single byte 0), the message.
+//!
+//! The `.proto` text is compiled (protox) once per schema id; the records
+//! are the file's first message type, as Confluent's REST Proxy uses it.
+
+use std::path::Path;
+
+use prost::Message;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
+use simd_json::prelude::*;
+
+use crate::{Codec, CodecError, Format, Value};
+
+/// The in-memory name the schema text is compiled under.
+const FILE: &str = "schema.proto";
+
+pub struct ProtobufCodec {
+    id: u32,
+    message: MessageDescriptor,
+}
+
+impl ProtobufCodec {
+    /// Compiles `schema` (`.proto` text) for the registry id `id`.
+    pub fn new(schema: &str, id: u32) -> Result<ProtobufCodec, CodecError> {
+        let message = compile(schema)?;
+        Ok(ProtobufCodec { id, message })
+    }
+}
+
+/// Compiles the text and returns its first message type. Imports of
+/// Google's well-known types resolve; other imports need references, which
+/// the gateway does not support yet.
+pub fn compile(schema: &str) -> Result<MessageDescriptor, CodecError> {
+    let invalid = |e: protox::Error| CodecError::InvalidSchema(e.to_string());
+    let mut resolver = protox::file::ChainFileResolver::new();
+    resolver.add(Source(schema.to_string()));
+    resolver.add(protox::file::GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.open_file(Path::new(FILE)).map_err(invalid)?;
+    let pool = compiler.descriptor_pool();
+    let file = pool
+        .get_file_by_name(FILE)
+        .ok_or_else(|| CodecError::InvalidSchema("the schema did not compile".into()))?;
+    let first = file.messages().next();
+    first.ok_or_else(|| CodecError::InvalidSchema("the schema defines no message".into()))
+}
+
+/// Serves the schema text as the one file to compile.
+struct Source(String);
+
+impl protox::file::FileResolver for Source {
+    fn resolve_path(&self, path: &Path) -> Option<String> {
+        (path == Path::new(FILE)).then(|| FILE.to_string())
+    }
+
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        if name == FILE {
+            protox::file::File::from_source(FILE, &self.0)
+        } else {
+            Err(protox::Error::file_not_found(name))
+        }
+    }
+}
+
+impl Codec for ProtobufCodec {
+    fn format(&self) -> Format {
+        Format::Protobuf
+    }
+
+    fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        // prost-reflect reads the protobuf JSON mapping through serde: write
+        // the value back as JSON text for it (the schema path only).
+        let mut json = Vec::with_capacity(256);
+        value
+            .write(&mut json)
+            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&json);
+        let message = DynamicMessage::deserialize(self.message.clone(), &mut deserializer)
+            .map_err(|e| CodecError::InvalidData(format!("{}: {e}", self.message.full_name())))?;
+        out.push(0);
+        out.extend_from_slice(&self.id.to_be_bytes());
+        // Message-index path [0]: the file's first message.
+        out.push(0);
+        message
+            .encode(out)
+            .map_err(|e| CodecError::InvalidData(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDER: &str = r#"
+        syntax = "proto3";
+        package shop;
+        import "google/protobuf/timestamp.proto";
+        message Order {
+            int32 product_id = 1;
+            string product_name = 2;
+            repeated string tags = 3;
+            Status status = 4;
+            google.protobuf.Timestamp at = 5;
+        }
+        enum Status { NEW = 0; PAID = 1; }
+        message Other { string x = 1; }
+    "#;
+
+    fn encode(codec: &ProtobufCodec, json: &str) -> Result<Vec<u8>, CodecError> {
+        crate::with_value(json, |v| {
+            let mut out = Vec::new();
+            codec.encode(v, &mut out).map(|()| out)
+        })
+    }
+
+    #[test]
+    fn encodes_the_first_message_in_the_confluent_wire_format() {
+        let codec = ProtobufCodec::new(ORDER, 3).unwrap();
+        let out = encode(
+            &codec,
+            r#"{"productId": 7, "product_name": "pen", "tags": ["a"], "status": "PAID", "at": "2026-11-22T02:00:00Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(&out[..6], &[0, 0, 0, 0, 3, 0]);
+        let decoded = DynamicMessage::decode(codec.message.clone(), &out[6..]).unwrap();
+        assert_eq!(codec.message.full_name(), "shop.Order");
+        assert_eq!(
+            decoded.get_field_by_name("product_id").unwrap().as_i32(),
+            Some(7)
+        );
+        assert_eq!(
+            decoded.get_field_by_name("product_name").unwrap().as_str(),
+            Some("pen")
+        );
+        assert_eq!(
+            decoded
+                .get_field_by_name("status")
+                .unwrap()
+                .as_enum_number(),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn data_that_does_not_fit_is_refused() {
+        let codec = ProtobufCodec::new(ORDER, 3).unwrap();
+        let err = encode(&codec, r#"{"product_id": "seven"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shop.Order"), "{err}");
+        assert!(encode(&codec, r#"{"nope": 1}"#).is_err());
+    }
+
+    #[test]
+    fn invalid_schemas_are_refused() {
+        assert!(matches!(
+            ProtobufCodec::new("message {", 1),
+            Err(CodecError::InvalidSchema(_))
+        ));
+        assert!(matches!(
+            ProtobufCodec::new("syntax = \"proto3\";", 1),
+            Err(CodecError::InvalidSchema(_))
+        ));
+        assert!(matches!(
+            ProtobufCodec::new(
+                "syntax = \"proto3\"; import \"other.proto\"; message A { int32 a = 1; }",
+                1
+            ),
+            Err(CodecError::InvalidSchema(_))
+        ));
+    }
+}
