@@ -314,7 +314,6 @@ async fn json_schema_records_are_validated_and_framed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_records_are_encoded_with_the_message_index() {
-    use prost::Message;
     const PROTOBUF: &str = "application/vnd.kafka.protobuf.v2+json";
     let t = topic("protobuf");
     let gw = TestGateway::start(embedded_config(&[&t], 1)).await;
