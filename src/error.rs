@@ -51,6 +51,9 @@ pub enum ErrorCode {
     VersionNotFound,
     /// Schema Registry: no such schema id (40403 there).
     SchemaNotFound,
+    /// Schema Registry: a permanent delete of something not soft-deleted
+    /// first (40405 for subjects, 40407 for versions there; one code here).
+    NotSoftDeleted,
     /// Schema Registry: the schema breaks the subject's compatibility level.
     IncompatibleSchema,
     /// Schema Registry: the schema does not parse (42201 there).
@@ -87,9 +90,10 @@ impl ErrorCode {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             ErrorCode::BrokerNotAvailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::SubjectNotFound | ErrorCode::VersionNotFound | ErrorCode::SchemaNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::SubjectNotFound
+            | ErrorCode::VersionNotFound
+            | ErrorCode::SchemaNotFound
+            | ErrorCode::NotSoftDeleted => StatusCode::NOT_FOUND,
             ErrorCode::IncompatibleSchema => StatusCode::CONFLICT,
             ErrorCode::InvalidSchema => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::SchemaRegistryUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,6 +126,7 @@ impl ErrorCode {
             ErrorCode::SubjectNotFound => 40401,
             ErrorCode::VersionNotFound => 40402,
             ErrorCode::SchemaNotFound => 40403,
+            ErrorCode::NotSoftDeleted => 40405,
             ErrorCode::IncompatibleSchema => 40901,
             ErrorCode::InvalidSchema => 42201,
             ErrorCode::SchemaRegistryUnavailable => 50001,
@@ -154,6 +159,7 @@ impl ErrorCode {
             ErrorCode::SubjectNotFound => "40401",
             ErrorCode::VersionNotFound => "40402",
             ErrorCode::SchemaNotFound => "40403",
+            ErrorCode::NotSoftDeleted => "40405",
             ErrorCode::IncompatibleSchema => "40901",
             ErrorCode::InvalidSchema => "42201",
             ErrorCode::SchemaRegistryUnavailable => "50001",
@@ -166,7 +172,7 @@ impl ErrorCode {
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -185,6 +191,7 @@ impl ErrorCode {
         ErrorCode::SubjectNotFound,
         ErrorCode::VersionNotFound,
         ErrorCode::SchemaNotFound,
+        ErrorCode::NotSoftDeleted,
         ErrorCode::IncompatibleSchema,
         ErrorCode::InvalidSchema,
         ErrorCode::SchemaRegistryUnavailable,

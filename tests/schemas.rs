@@ -365,3 +365,50 @@ async fn protobuf_records_are_encoded_with_the_message_index() {
         Some("pen")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_subjects_are_soft_then_hard_deleted() {
+    let gw = TestGateway::start(embedded_config(&[], 1)).await;
+    let delete = |path: String| {
+        let request = gw.http.delete(format!("{}{path}", gw.url));
+        async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let v1 = json!({"schema": USER}).to_string();
+    let id = gw
+        .post("/subjects/gone-value/versions", SR, v1.clone())
+        .await
+        .json()["id"]
+        .clone();
+
+    // A permanent delete needs a soft delete first.
+    let (status, body) = delete("/subjects/gone-value/versions/1?permanent=true".into()).await;
+    assert_eq!((status, body.contains("40405")), (404, true), "{body}");
+    let (status, body) = delete("/subjects/gone-value/versions/1".into()).await;
+    assert_eq!((status, body.as_str()), (200, "1"));
+    gw.get("/subjects/gone-value/versions")
+        .await
+        .assert_error(404, 40401);
+    assert_eq!(gw.get("/subjects").await.json(), json!([]));
+    // Still readable by id: records written with it must stay decodable.
+    assert_eq!(gw.get(&format!("/schemas/ids/{id}")).await.status, 200);
+    // Registering again makes a new version.
+    let again = gw
+        .post("/subjects/gone-value/versions", SR, v1)
+        .await
+        .json();
+    assert_eq!(again["id"], id);
+    assert_eq!(
+        gw.get("/subjects/gone-value/versions").await.json(),
+        json!([2])
+    );
+
+    let (status, body) = delete("/subjects/gone-value".into()).await;
+    assert_eq!((status, body.as_str()), (200, "[2]"));
+    let (status, body) = delete("/subjects/gone-value?permanent=true".into()).await;
+    assert_eq!((status, body.as_str()), (200, "[1,2]"));
+    let (status, _) = delete("/subjects/gone-value".into()).await;
+    assert_eq!(status, 404);
+}

@@ -14,6 +14,11 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/subjects", web::get().to(subjects))
         .route("/subjects/{subject}", web::post().to(lookup))
+        .route("/subjects/{subject}", web::delete().to(delete_subject))
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            web::delete().to(delete_version),
+        )
         .route("/subjects/{subject}/versions", web::get().to(versions))
         .route("/subjects/{subject}/versions", web::post().to(register))
         .route(
@@ -344,4 +349,44 @@ async fn compatibility(
         check_compatible(&single, &subject, &schema, schema_type, level)
     };
     Ok(ok(json!({"is_compatible": result.is_ok()})))
+}
+
+fn permanent(req: &actix_web::HttpRequest) -> bool {
+    req.query_string()
+        .split('&')
+        .any(|pair| pair == "permanent=true")
+}
+
+async fn delete_subject(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let deleted = registry(&state)?
+        .delete(&path, None, permanent(&req))
+        .await?;
+    Ok(ok(deleted))
+}
+
+async fn delete_version(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let (subject, raw) = path.into_inner();
+    let number = match raw.as_str() {
+        "latest" | "-1" => live(registry, &subject)?.last().map(|v| v.version),
+        n => n.parse().ok(),
+    }
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::VersionNotFound,
+            format!("Version {raw} not found."),
+        )
+    })?;
+    let deleted = registry
+        .delete(&subject, Some(number), permanent(&req))
+        .await?;
+    Ok(ok(deleted[0]))
 }

@@ -171,6 +171,7 @@ impl SchemaLog {
         self.write(&key, None).await
     }
 
+    /// Writes a subject version; `deleted` marks it soft-deleted.
     pub async fn write_schema(
         &self,
         subject: &str,
@@ -178,23 +179,27 @@ impl SchemaLog {
         id: u32,
         schema_type: SchemaType,
         schema: &str,
+        deleted: bool,
     ) -> Result<(), ApiError> {
-        let key = serde_json::to_vec(&Key::Schema {
-            subject: subject.into(),
-            version,
-            magic: 1,
-        })
-        .expect("serializes");
         let value = serde_json::to_vec(&SchemaValue {
             subject: subject.into(),
             version,
             id,
             schema_type: (schema_type != SchemaType::Avro).then(|| schema_type.name().to_string()),
             schema: schema.into(),
-            deleted: false,
+            deleted,
         })
         .expect("serializes");
-        let offset = self.write(&key, Some(&value)).await?;
+        let offset = self
+            .write(&schema_key(subject, version), Some(&value))
+            .await?;
+        self.wait_applied(offset + 1).await
+    }
+
+    /// Removes a subject version for good: a tombstone, which compaction
+    /// also uses to drop the record.
+    pub async fn write_tombstone(&self, subject: &str, version: u32) -> Result<(), ApiError> {
+        let offset = self.write(&schema_key(subject, version), None).await?;
         self.wait_applied(offset + 1).await
     }
 
@@ -316,11 +321,26 @@ fn read(
     }
 }
 
+fn schema_key(subject: &str, version: u32) -> Vec<u8> {
+    serde_json::to_vec(&Key::Schema {
+        subject: subject.into(),
+        version,
+        magic: 1,
+    })
+    .expect("serializes")
+}
+
 fn apply(state: &mut State, key: &[u8], value: Option<&[u8]>) {
     let Ok(key) = serde_json::from_slice::<Key>(key) else {
         return;
     };
     match (key, value) {
+        (
+            Key::Schema {
+                subject, version, ..
+            },
+            None,
+        ) => state.remove_version(&subject, version),
         (Key::Schema { .. }, Some(value)) => {
             let Ok(v) = serde_json::from_slice::<SchemaValue>(value) else {
                 return;

@@ -156,6 +156,17 @@ impl State {
         });
     }
 
+    /// Applies a hard delete (tombstone) of a subject version. The schema
+    /// stays resolvable by id, for consumers of records already written.
+    pub fn remove_version(&mut self, subject: &str, version: u32) {
+        if let Some(versions) = self.subjects.get_mut(subject) {
+            versions.retain(|v| v.version != version);
+            if versions.is_empty() {
+                self.subjects.remove(subject);
+            }
+        }
+    }
+
     pub fn live_versions(&self, subject: &str) -> Vec<SubjectVersion> {
         self.subjects
             .get(subject)
@@ -316,7 +327,7 @@ impl Registry {
                 }
             };
             self.log
-                .write_schema(subject, version, id, schema_type, text)
+                .write_schema(subject, version, id, schema_type, text, false)
                 .await?;
             let state = self.state.read();
             if let Some(found) = find_in_subject(&state, subject, &canonical) {
@@ -368,6 +379,72 @@ impl Registry {
         };
         self.codecs.write().insert(id, Arc::clone(&codec));
         check_format(id, codec, format)
+    }
+
+    /// Deletes versions of a subject: softly (they stay readable by id and
+    /// in the log, marked deleted) or, if already soft-deleted, for good.
+    /// `version` `None` means every version. Returns the versions deleted.
+    pub async fn delete(
+        &self,
+        subject: &str,
+        version: Option<u32>,
+        permanent: bool,
+    ) -> Result<Vec<u32>, ApiError> {
+        self.log.catch_up().await?;
+        let targets: Vec<SubjectVersion> = {
+            let state = self.state.read();
+            let all = state.subjects.get(subject).cloned().unwrap_or_default();
+            if all.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::SubjectNotFound,
+                    format!("Subject '{subject}' not found."),
+                ));
+            }
+            let chosen: Vec<SubjectVersion> = all
+                .into_iter()
+                .filter(|v| version.is_none_or(|n| v.version == n))
+                .filter(|v| permanent || !v.deleted)
+                .collect();
+            if chosen.is_empty() {
+                return Err(ApiError::new(
+                    ErrorCode::VersionNotFound,
+                    format!(
+                        "Version {} not found.",
+                        version.map_or("any".into(), |n| n.to_string())
+                    ),
+                ));
+            }
+            if permanent {
+                if let Some(live) = chosen.iter().find(|v| !v.deleted) {
+                    return Err(ApiError::new(
+                        ErrorCode::NotSoftDeleted,
+                        format!(
+                            "Subject '{subject}' version {} was not deleted first before being permanently deleted",
+                            live.version
+                        ),
+                    ));
+                }
+            }
+            chosen
+        };
+        for v in &targets {
+            if permanent {
+                self.log.write_tombstone(subject, v.version).await?;
+            } else {
+                let schema = self.schema(v.id)?;
+                self.log
+                    .write_schema(
+                        subject,
+                        v.version,
+                        v.id,
+                        schema.schema_type,
+                        &schema.text,
+                        true,
+                    )
+                    .await?;
+            }
+        }
+        Ok(targets.iter().map(|v| v.version).collect())
     }
 
     /// Sets the compatibility level of a subject, or the global one.
