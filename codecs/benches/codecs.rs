@@ -68,5 +68,43 @@ fn avro(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, codecs, avro);
+/// The JSON Schema and Protobuf codecs on the same 10-field record.
+fn schema_codecs(c: &mut Criterion) {
+    use gateway_codecs::jsonschema::JsonSchemaCodec;
+    use gateway_codecs::protobuf::ProtobufCodec;
+    use gateway_codecs::Codec;
+    let json_schema = r#"{"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "email": {"type": "string"},
+        "country": {"type": "string"}, "plan": {"type": "string"}, "active": {"type": "boolean"},
+        "score": {"type": "number"}, "tags": {"type": "array", "items": {"type": "string"}},
+        "created": {"type": "string"}, "note": {"type": "string"}}, "required": ["id", "name"]}"#;
+    let proto = r#"syntax = "proto3"; message Customer {
+        int64 id = 1; string name = 2; string email = 3; string country = 4; string plan = 5;
+        bool active = 6; double score = 7; repeated string tags = 8; string created = 9;
+        string note = 10; }"#;
+    let codecs: [(&str, Box<dyn Codec>); 2] = [
+        (
+            "jsonschema",
+            Box::new(JsonSchemaCodec::new(json_schema, 1).unwrap()),
+        ),
+        ("protobuf", Box::new(ProtobufCodec::new(proto, 1).unwrap())),
+    ];
+    let mut buf = RECORD.as_bytes().to_vec();
+    let tape = simd_json::to_tape(&mut buf).unwrap();
+    let value = tape.as_value();
+    let mut group = c.benchmark_group("codec_schema");
+    group.throughput(Throughput::Elements(1));
+    for (name, codec) in &codecs {
+        let mut out = Vec::with_capacity(1024);
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                out.clear();
+                codec.encode(black_box(&value), &mut out).unwrap();
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, codecs, avro, schema_codecs);
 criterion_main!(benches);
