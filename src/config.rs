@@ -23,6 +23,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub pipeline: PipelineConfig,
     pub embedded: EmbeddedConfig,
+    pub schema_registry: SchemaRegistryConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -290,6 +291,29 @@ impl Default for EmbeddedConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct SchemaRegistryConfig {
+    /// An external Confluent-compatible registry (Confluent, Karapace,
+    /// Apicurio, Redpanda). Empty: the gateway's embedded registry, kept in
+    /// the `_schemas` topic and served on the gateway's own port.
+    pub url: String,
+    /// `user:password` for HTTP basic auth to the external registry.
+    pub basic_auth_user_info: String,
+    /// Time allowed for one call to the external registry.
+    pub timeout_ms: u64,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        SchemaRegistryConfig {
+            url: String::new(),
+            basic_auth_user_info: String::new(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// Time given to in-flight HTTP requests after the signal.
     pub drain_timeout_ms: u64,
@@ -340,7 +364,14 @@ impl ConfigError {
     }
 }
 
-const SECTIONS: &[&str] = &["http", "kafka", "pipeline", "embedded", "shutdown"];
+const SECTIONS: &[&str] = &[
+    "http",
+    "kafka",
+    "pipeline",
+    "embedded",
+    "schema_registry",
+    "shutdown",
+];
 
 impl Config {
     /// Loads `file` (if any), applies the environment overrides in `env`,
@@ -524,6 +555,23 @@ impl Config {
                 &format!("{topic:?} is not a legal Kafka topic name"),
             );
         }
+        let url = &self.schema_registry.url;
+        check(
+            url.is_empty() || url.starts_with("http://") || url.starts_with("https://"),
+            "schema_registry.url",
+            "must be empty (embedded registry) or an http:// or https:// URL",
+        );
+        let user_info = &self.schema_registry.basic_auth_user_info;
+        check(
+            user_info.is_empty() || user_info.contains(':'),
+            "schema_registry.basic_auth_user_info",
+            "must be user:password",
+        );
+        check(
+            self.schema_registry.timeout_ms >= 100,
+            "schema_registry.timeout_ms",
+            "must be at least 100",
+        );
         for key in self.kafka.librdkafka.keys() {
             if let Some((_, owner)) = OWNED_LIBRDKAFKA_KEYS.iter().find(|(k, _)| k == key) {
                 check(

@@ -99,15 +99,26 @@ impl Gateway {
                 flush_timeout: Duration::from_millis(config.shutdown.flush_timeout_ms),
             },
         )?;
-        let schemas = match schemas::Registry::start(
-            &bootstrap_servers,
-            Duration::from_millis(config.kafka.metadata_timeout_ms),
-        ) {
-            Ok(registry) => Some(Arc::new(registry)),
-            Err(e) => {
-                tracing::warn!(error = %e, "the embedded schema registry is not running");
-                None
-            }
+        let (schemas, remote_schemas) = if config.schema_registry.url.is_empty() {
+            let embedded = match schemas::Registry::start(
+                &bootstrap_servers,
+                Duration::from_millis(config.kafka.metadata_timeout_ms),
+            ) {
+                Ok(registry) => Some(Arc::new(registry)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the embedded schema registry is not running");
+                    None
+                }
+            };
+            (embedded, None)
+        } else {
+            let remote = schemas::remote::RemoteRegistry::new(
+                &config.schema_registry.url,
+                &config.schema_registry.basic_auth_user_info,
+                Duration::from_millis(config.schema_registry.timeout_ms),
+            )
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            (None, Some(Arc::new(remote)))
         };
         let state = web::Data::new(AppState {
             config: Arc::new(config),
@@ -115,6 +126,7 @@ impl Gateway {
             pipeline,
             metadata,
             schemas,
+            remote_schemas,
             metrics,
         });
         Ok(Gateway {

@@ -412,3 +412,55 @@ async fn versions_and_subjects_are_soft_then_hard_deleted() {
     let (status, _) = delete("/subjects/gone-value".into()).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_registry_is_used_when_configured() {
+    // Gateway `a` plays the external registry (its embedded one); gateway
+    // `b` produces through it, to a's broker.
+    let t = topic("external");
+    let a = TestGateway::start(embedded_config(&[&t], 1)).await;
+    let mut config = embedded_config(&[], 1);
+    config.kafka.bootstrap_servers = a.bootstrap.clone();
+    config.schema_registry.url = format!("{}/", a.url);
+    config.schema_registry.basic_auth_user_info = "user:secret".into();
+    let b = TestGateway::start(config).await;
+
+    let reply = b
+        .post(
+            &format!("/topics/{t}"),
+            AVRO,
+            json!({"value_schema": USER, "records": [{"value": {"name": "via b"}}]}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let id = reply.json()["value_schema_id"].clone();
+    assert_eq!(
+        a.get("/subjects").await.json(),
+        json!([format!("{t}-value")]),
+        "registered in a"
+    );
+    let reply = b
+        .post(
+            &format!("/topics/{t}"),
+            AVRO,
+            json!({"value_schema_id": id, "records": [{"value": {"name": "by id"}}]}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let breaking =
+        r#"{"type": "record", "name": "User", "fields": [{"name": "email", "type": "string"}]}"#;
+    b.post(
+        &format!("/topics/{t}"),
+        AVRO,
+        json!({"value_schema": breaking, "records": [{"value": {"email": "x"}}]}).to_string(),
+    )
+    .await
+    .assert_error(409, 40901);
+    b.get("/subjects").await.assert_error(404, 404);
+
+    let stored = read_all(&a.bootstrap, &t, 1, 2).await;
+    assert_eq!(
+        decode(&a, stored[1].value.as_ref().unwrap()).await,
+        Avro::Record(vec![("name".into(), Avro::String("by id".into()))])
+    );
+}

@@ -28,8 +28,11 @@ pub struct AppState {
     pub codecs: Registry,
     pub pipeline: Pipeline,
     pub metadata: Arc<MetadataCache>,
-    /// The embedded Schema Registry; `None` if it could not start.
+    /// The embedded Schema Registry; `None` if it could not start or an
+    /// external one is configured.
     pub schemas: Option<Arc<crate::schemas::Registry>>,
+    /// The external Schema Registry, when `schema_registry.url` is set.
+    pub remote_schemas: Option<Arc<crate::schemas::remote::RemoteRegistry>>,
     pub metrics: &'static Metrics,
 }
 

@@ -462,29 +462,42 @@ async fn resolve_schema<'a>(
     if schema.is_none() && id.is_none() {
         return Ok(None);
     }
-    let registry = state.schemas.as_deref().ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::SchemaRegistryLookup,
-            "the schema registry is not available",
-        )
-    })?;
     let lookup = |e: ApiError| match e.code {
         ErrorCode::InvalidSchema => ApiError::new(ErrorCode::InvalidProduceSchema, e.message),
         ErrorCode::Throttled | ErrorCode::IncompatibleSchema => e,
         _ => ApiError::new(ErrorCode::SchemaRegistryLookup, e.message),
     };
-    let id = match (id, schema) {
-        (Some(id), _) => id,
-        (None, Some(text)) => {
-            registry
-                .register(&format!("{topic}-{part}"), &text, schema_type(format))
+    let subject = format!("{topic}-{part}");
+    let (id, codec) = if let Some(remote) = state.remote_schemas.as_deref() {
+        let id = match (id, schema) {
+            (Some(id), _) => id,
+            (None, Some(text)) => remote
+                .register(&subject, &text, schema_type(format))
                 .await
-                .map_err(lookup)?
-                .id
-        }
-        (None, None) => unreachable!("checked above"),
+                .map_err(lookup)?,
+            (None, None) => unreachable!("checked above"),
+        };
+        (id, remote.codec(id, format).await.map_err(lookup)?)
+    } else {
+        let registry = state.schemas.as_deref().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::SchemaRegistryLookup,
+                "the schema registry is not available",
+            )
+        })?;
+        let id = match (id, schema) {
+            (Some(id), _) => id,
+            (None, Some(text)) => {
+                registry
+                    .register(&subject, &text, schema_type(format))
+                    .await
+                    .map_err(lookup)?
+                    .id
+            }
+            (None, None) => unreachable!("checked above"),
+        };
+        (id, registry.codec(id, format).await.map_err(lookup)?)
     };
-    let codec = registry.codec(id, format).await.map_err(lookup)?;
     Ok(Some(Resolved {
         codec: ResolvedCodec::Schema(codec),
         id: Some(id),

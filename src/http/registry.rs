@@ -48,6 +48,15 @@ fn ok(body: impl Serialize) -> HttpResponse {
 }
 
 fn registry(state: &AppState) -> Result<&Registry, ApiError> {
+    if state.remote_schemas.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!(
+                "this gateway uses the external schema registry at {}; ask it directly",
+                state.config.schema_registry.url
+            ),
+        ));
+    }
     state.schemas.as_deref().ok_or_else(|| {
         ApiError::new(
             ErrorCode::SchemaRegistryUnavailable,

@@ -15,6 +15,7 @@
 //! the log and retries. So one id never names two schemas.
 
 pub mod log;
+pub mod remote;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -368,15 +369,7 @@ impl Registry {
             return check_format(id, Arc::clone(codec), format);
         }
         let schema = self.schema_fresh(id).await?;
-        let invalid =
-            |e: gateway_codecs::CodecError| ApiError::new(ErrorCode::InvalidSchema, e.to_string());
-        let codec: Arc<dyn Codec> = match schema.schema_type {
-            SchemaType::Avro => Arc::new(AvroCodec::new(&schema.text, id).map_err(invalid)?),
-            SchemaType::Json => Arc::new(JsonSchemaCodec::new(&schema.text, id).map_err(invalid)?),
-            SchemaType::Protobuf => Arc::new(
-                gateway_codecs::protobuf::ProtobufCodec::new(&schema.text, id).map_err(invalid)?,
-            ),
-        };
+        let codec = build_codec(id, schema.schema_type, &schema.text)?;
         self.codecs.write().insert(id, Arc::clone(&codec));
         check_format(id, codec, format)
     }
@@ -457,7 +450,24 @@ impl Registry {
     }
 }
 
-fn check_format(
+/// Compiles a schema into its codec.
+pub(crate) fn build_codec(
+    id: u32,
+    schema_type: SchemaType,
+    text: &str,
+) -> Result<Arc<dyn Codec>, ApiError> {
+    let invalid =
+        |e: gateway_codecs::CodecError| ApiError::new(ErrorCode::InvalidSchema, e.to_string());
+    Ok(match schema_type {
+        SchemaType::Avro => Arc::new(AvroCodec::new(text, id).map_err(invalid)?),
+        SchemaType::Json => Arc::new(JsonSchemaCodec::new(text, id).map_err(invalid)?),
+        SchemaType::Protobuf => {
+            Arc::new(gateway_codecs::protobuf::ProtobufCodec::new(text, id).map_err(invalid)?)
+        }
+    })
+}
+
+pub(crate) fn check_format(
     id: u32,
     codec: Arc<dyn Codec>,
     format: Format,
