@@ -21,9 +21,9 @@ KAFKA_GATEWAY_TEST_BOOTSTRAP="$TANSU_BOOTSTRAP" \
     cargo test --test real_broker -- --ignored
 
 venv="${KAFKA_GATEWAY_CACHE:-$HOME/.cache/kafka-gateway}/py-venv"
-if ! "$venv/bin/python" -c "import confluent_kafka, fastavro, jsonschema, pytest" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import confluent_kafka, fastavro, jsonschema, grpc_tools, pytest" 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q "confluent-kafka[avro,json,schemaregistry]==2.16.0" "pytest==8.*"
+    "$venv/bin/pip" install -q "confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0" "grpcio-tools==1.*" "pytest==8.*"
 fi
 cargo build --quiet --bin kafka-gateway
 port=$(free_port)

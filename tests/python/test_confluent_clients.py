@@ -137,3 +137,27 @@ def test_json_schema_produced_through_the_gateway_decodes_with_confluents_deseri
     deserialize = JSONDeserializer(None, schema_registry_client=registry)
     value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
     assert value == {"id": 5, "name": "cup"}
+
+
+def test_protobuf_produced_through_the_gateway_decodes_with_confluents_deserializer(tmp_path):
+    import importlib
+    import subprocess
+    import sys
+
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer
+
+    proto = 'syntax = "proto3";\npackage shop;\nmessage Order {\n  int32 product_id = 1;\n  string name = 2;\n}\n'
+    (tmp_path / "order.proto").write_text(proto)
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}",
+                    f"--python_out={tmp_path}", str(tmp_path / "order.proto")], check=True)
+    sys.path.insert(0, str(tmp_path))
+    order_pb2 = importlib.import_module("order_pb2")
+
+    topic = new_topic()
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.protobuf.v2+json",
+                          {"value_schema": proto, "records": [{"value": {"productId": 9, "name": "ink"}}]})
+    assert status == 200, answer
+    (message,) = read(topic, 1)
+    deserialize = ProtobufDeserializer(order_pb2.Order, {"use.deprecated.format": False})
+    value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
+    assert value.product_id == 9 and value.name == "ink"
