@@ -88,6 +88,14 @@ impl SchemaBody {
     }
 }
 
+/// Adds `schemaType`, which Confluent leaves out for Avro.
+fn with_type(mut out: serde_json::Value, schema_type: SchemaType) -> serde_json::Value {
+    if schema_type != SchemaType::Avro {
+        out["schemaType"] = json!(schema_type.name());
+    }
+    out
+}
+
 fn parse_body(body: &[u8]) -> Result<SchemaBody, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request: {e}")))
@@ -127,12 +135,8 @@ fn described(
     v: SubjectVersion,
 ) -> Result<serde_json::Value, ApiError> {
     let schema = registry.schema(v.id)?;
-    let mut out =
-        json!({"subject": subject, "version": v.version, "id": v.id, "schema": schema.text});
-    if schema.schema_type != SchemaType::Avro {
-        out["schemaType"] = json!(schema.schema_type.name());
-    }
-    Ok(out)
+    let out = json!({"subject": subject, "version": v.version, "id": v.id, "schema": schema.text});
+    Ok(with_type(out, schema.schema_type))
 }
 
 async fn subjects(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -220,11 +224,10 @@ async fn schema_by_id(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let schema = registry(&state)?.schema_fresh(parse_id(&path)?).await?;
-    let mut out = json!({"schema": schema.text});
-    if schema.schema_type != SchemaType::Avro {
-        out["schemaType"] = json!(schema.schema_type.name());
-    }
-    Ok(ok(out))
+    Ok(ok(with_type(
+        json!({"schema": schema.text}),
+        schema.schema_type,
+    )))
 }
 
 async fn raw_schema_by_id(
