@@ -4,6 +4,7 @@
 #   a  single-record JSON requests (~250 bytes), 256 connections
 #   b  100-record JSON requests, 64 connections
 #   c  10 binary records of 1 KiB per request, 64 connections
+#   d  100 Avro records per request by schema id, 64 connections
 #
 # Builds in release mode, starts tansu (memory storage) and the gateway,
 # creates the topics, runs the scenario (wrk, or k6 with LOADGEN=k6), runs
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && { sed -n '2,20p' "$0"; exit 2; }
-[ "${scenarios[0]}" = all ] && scenarios=(a b c)
+[ "${scenarios[0]}" = all ] && scenarios=(a b c d)
 DURATION=${DURATION:-20}
 LOADGEN=${LOADGEN:-wrk}
 LABEL=${LABEL:-default}
@@ -56,7 +57,7 @@ cpu_seconds() { # user+system CPU seconds of a process
 for s in "${scenarios[@]}"; do
     case "$s" in
         a) conns=${CONNECTIONS:-256} ;;
-        b | c) conns=${CONNECTIONS:-64} ;;
+        b | c | d) conns=${CONNECTIONS:-64} ;;
         *) echo "unknown scenario $s"; exit 2 ;;
     esac
     run_id="$s-$(date +%s)"
@@ -64,9 +65,6 @@ for s in "${scenarios[@]}"; do
     native_topic="lt-$run_id-native"
     "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$gw_topic" --partitions 3
     "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" --partitions 3
-    body="$OUT/body-$s.json"
-    "$TOOL" body "$s" >"$body"
-    content_type=$("$TOOL" body "$s" --content-type)
     port=$(free_port)
 
     # shellcheck disable=SC2086
@@ -77,6 +75,16 @@ for s in "${scenarios[@]}"; do
         curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
         sleep 0.1
     done
+
+    schema_id=0
+    if [ "$s" = d ]; then
+        schema_id=$(curl -sf -X POST -H "Content-Type: application/vnd.schemaregistry.v1+json" \
+            --data "$("$TOOL" avro-schema)" "http://127.0.0.1:$port/subjects/$gw_topic-value/versions" |
+            python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+    fi
+    body="$OUT/body-$s.json"
+    "$TOOL" body "$s" --schema-id "$schema_id" >"$body"
+    content_type=$("$TOOL" body "$s" --content-type)
 
     # Warm-up: connections, metadata cache, librdkafka batches.
     BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
@@ -111,7 +119,8 @@ PY
     kill -TERM "$gw_pid"
     wait "$gw_pid" || true
 
-    native=$("$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" --seconds "$DURATION")
+    native=$("$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" \
+        --seconds "$DURATION" --schema-id "$schema_id")
 
     python3 - "$OUT/results.jsonl" <<PY
 import json, sys

@@ -39,7 +39,12 @@ enum Command {
         scenario: Scenario,
         #[arg(long)]
         content_type: bool,
+        /// Scenario d: the id the Avro schema was registered under.
+        #[arg(long, default_value_t = 0)]
+        schema_id: u32,
     },
+    /// Print the registry request that registers scenario d's Avro schema.
+    AvroSchema,
     /// Create a topic.
     CreateTopic {
         #[arg(long)]
@@ -62,10 +67,13 @@ enum Command {
         /// The gateway's configuration file, for its producer settings.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Scenario d: the schema id framed into each record.
+        #[arg(long, default_value_t = 0)]
+        schema_id: u32,
     },
 }
 
-/// The load-test scenarios (issue "Performance" (a)-(c)).
+/// The load-test scenarios (issue "Performance" (a)-(d)).
 #[derive(Clone, Copy, ValueEnum)]
 enum Scenario {
     /// One JSON record of about 250 bytes per request.
@@ -74,7 +82,17 @@ enum Scenario {
     B,
     /// 10 binary records of 1 KiB per request.
     C,
+    /// 100 Avro records per request, by schema id.
+    D,
 }
+
+/// Scenario d's schema: the 10 fields of [`json_value`].
+const AVRO_SCHEMA: &str = r#"{"type": "record", "name": "Customer", "fields": [
+    {"name": "id", "type": "long"}, {"name": "name", "type": "string"},
+    {"name": "email", "type": "string"}, {"name": "country", "type": "string"},
+    {"name": "plan", "type": "string"}, {"name": "active", "type": "boolean"},
+    {"name": "score", "type": "double"}, {"name": "tags", "type": {"type": "array", "items": "string"}},
+    {"name": "created", "type": "string"}, {"name": "note", "type": "string"}]}"#;
 
 fn json_value(i: usize) -> Value {
     json!({
@@ -89,8 +107,29 @@ fn json_value(i: usize) -> Value {
 type KafkaRecord = (Option<Vec<u8>>, Vec<u8>);
 
 /// The content type, the HTTP body and the records Kafka receives.
-fn scenario(s: Scenario) -> (&'static str, Value, Vec<KafkaRecord>) {
+fn scenario(s: Scenario, schema_id: u32) -> (&'static str, Value, Vec<KafkaRecord>) {
     match s {
+        Scenario::D => {
+            use gateway_codecs::Codec;
+            let codec = gateway_codecs::avro::AvroCodec::new(AVRO_SCHEMA, schema_id).unwrap();
+            let values: Vec<Value> = (0..100).map(json_value).collect();
+            let kafka = values
+                .iter()
+                .map(|v| {
+                    let mut text = serde_json::to_vec(v).unwrap();
+                    let tape = simd_json::to_tape(&mut text).unwrap();
+                    let mut out = Vec::new();
+                    codec.encode(&tape.as_value(), &mut out).unwrap();
+                    (None, out)
+                })
+                .collect();
+            let records: Vec<Value> = values.into_iter().map(|v| json!({"value": v})).collect();
+            (
+                "application/vnd.kafka.avro.v2+json",
+                json!({"value_schema_id": schema_id, "records": records}),
+                kafka,
+            )
+        }
         Scenario::A | Scenario::B => {
             let n = if matches!(s, Scenario::A) { 1 } else { 100 };
             let records: Vec<Value> = (0..n)
@@ -147,7 +186,14 @@ impl ProducerContext for CountingContext {
     }
 }
 
-fn native(bootstrap: &str, topic: &str, s: Scenario, seconds: u64, config: Option<PathBuf>) {
+fn native(
+    bootstrap: &str,
+    topic: &str,
+    s: Scenario,
+    seconds: u64,
+    config: Option<PathBuf>,
+    schema_id: u32,
+) {
     let config = Config::load(config.as_deref(), std::env::vars()).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)
@@ -165,7 +211,7 @@ fn native(bootstrap: &str, topic: &str, s: Scenario, seconds: u64, config: Optio
     let producer: ThreadedProducer<CountingContext> = client
         .create_with_context(CountingContext(counts.clone()))
         .expect("producer");
-    let (_, _, records) = scenario(s);
+    let (_, _, records) = scenario(s, schema_id);
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let mut sent = 0u64;
@@ -206,11 +252,13 @@ fn native(bootstrap: &str, topic: &str, s: Scenario, seconds: u64, config: Optio
 #[tokio::main]
 async fn main() {
     match Args::parse().command {
+        Command::AvroSchema => println!("{}", json!({ "schema": AVRO_SCHEMA })),
         Command::Body {
             scenario: s,
             content_type,
+            schema_id,
         } => {
-            let (ct, body, _) = scenario(s);
+            let (ct, body, _) = scenario(s, schema_id);
             if content_type {
                 println!("{ct}");
             } else {
@@ -250,8 +298,11 @@ async fn main() {
             scenario: s,
             seconds,
             config,
-        } => tokio::task::spawn_blocking(move || native(&bootstrap, &topic, s, seconds, config))
-            .await
-            .unwrap(),
+            schema_id,
+        } => tokio::task::spawn_blocking(move || {
+            native(&bootstrap, &topic, s, seconds, config, schema_id)
+        })
+        .await
+        .unwrap(),
     }
 }
