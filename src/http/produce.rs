@@ -66,21 +66,21 @@ async fn produce(
         return Err(ApiError::topic_not_found(&topic));
     }
 
+    // One parse: the schema fields and the records come from the same
+    // tape, which lives across the (rare) registry calls.
+    let body_len = body.len();
+    let mut buf = body.to_vec();
+    drop(body);
+    let tape = parse_tape(&mut buf)?;
+    let envelope = tape.as_value();
     let (key, value) = match state.codecs.get(format) {
         Some(codec) => (Some(Resolved::plain(codec)), Some(Resolved::plain(codec))),
         None if matches!(format, Format::Avro | Format::JsonSchema | Format::Protobuf) => {
-            let f = schema_fields(&body)?;
+            let (ks, kid) = schema_fields(&envelope, "key")?;
+            let (vs, vid) = schema_fields(&envelope, "value")?;
             (
-                resolve_schema(state, format, &topic, "key", f.key_schema, f.key_schema_id).await?,
-                resolve_schema(
-                    state,
-                    format,
-                    &topic,
-                    "value",
-                    f.value_schema,
-                    f.value_schema_id,
-                )
-                .await?,
+                resolve_schema(state, format, &topic, "key", ks, kid).await?,
+                resolve_schema(state, format, &topic, "value", vs, vid).await?,
             )
         }
         None => {
@@ -94,14 +94,17 @@ async fn produce(
         key.as_ref().and_then(|k| k.id),
         value.as_ref().and_then(|v| v.id),
     );
-    let batch = parse_and_encode(
+    let batch = encode_records(
         key.as_ref().map(Resolved::codec),
         value.as_ref().map(Resolved::codec),
-        &body,
+        &envelope,
+        body_len,
         topic,
         path_partition,
     )?;
-    drop(body);
+    // The body is not held while the records wait for their acks.
+    drop(tape);
+    drop(buf);
 
     let info = state.metadata.topic(&batch.topic).await?;
     check_partitions(&batch, &info)?;
@@ -227,16 +230,39 @@ pub fn parse_and_encode(
     topic: String,
     path_partition: Option<i32>,
 ) -> Result<RecordBatch, ApiError> {
-    // simd-json parses in place, so it needs its own mutable copy. The tape
-    // (no per-object maps) is 1.6x faster than a BorrowedValue here.
     let mut buf = body.to_vec();
-    let tape = simd_json::to_tape(&mut buf).map_err(|e| {
+    let tape = parse_tape(&mut buf)?;
+    let envelope = tape.as_value();
+    encode_records(
+        key_codec,
+        value_codec,
+        &envelope,
+        body.len(),
+        topic,
+        path_partition,
+    )
+}
+
+/// Parses a request body in place into simd-json's tape (no per-object
+/// maps: 1.6x faster than a BorrowedValue for 100 records).
+fn parse_tape(buf: &mut [u8]) -> Result<simd_json::Tape<'_>, ApiError> {
+    simd_json::to_tape(buf).map_err(|e| {
         ApiError::new(
             ErrorCode::BadRequest,
             format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
         )
-    })?;
-    let envelope = tape.as_value();
+    })
+}
+
+/// Encodes every record of a parsed envelope into one buffer.
+fn encode_records(
+    key_codec: Option<&dyn Codec>,
+    value_codec: Option<&dyn Codec>,
+    envelope: &Value<'_, '_>,
+    body_len: usize,
+    topic: String,
+    path_partition: Option<i32>,
+) -> Result<RecordBatch, ApiError> {
     let Some(fields) = envelope.as_object() else {
         return Err(unprocessable("the request body must be a JSON object"));
     };
@@ -248,7 +274,7 @@ pub fn parse_and_encode(
     };
     let mut batch = RecordBatch {
         topic,
-        data: Vec::with_capacity(body.len()),
+        data: Vec::with_capacity(body_len),
         records: Vec::with_capacity(records.len()),
     };
     for (i, record) in records.iter().enumerate() {
@@ -424,15 +450,6 @@ impl<'a> Resolved<'a> {
     }
 }
 
-/// The schema fields of a v2 request envelope.
-#[derive(serde::Deserialize)]
-struct SchemaFields {
-    key_schema: Option<String>,
-    key_schema_id: Option<u32>,
-    value_schema: Option<String>,
-    value_schema_id: Option<u32>,
-}
-
 fn schema_type(format: Format) -> crate::schemas::SchemaType {
     match format {
         Format::JsonSchema => crate::schemas::SchemaType::Json,
@@ -441,11 +458,29 @@ fn schema_type(format: Format) -> crate::schemas::SchemaType {
     }
 }
 
-/// Reads the schema fields (a second parse, on the schema path only).
-fn schema_fields(body: &[u8]) -> Result<SchemaFields, ApiError> {
-    let mut buf = body.to_vec();
-    simd_json::serde::from_slice(&mut buf)
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request: {e}")))
+/// `<part>_schema` and `<part>_schema_id` of a v2 request envelope.
+fn schema_fields(
+    envelope: &Value<'_, '_>,
+    part: &str,
+) -> Result<(Option<String>, Option<u32>), ApiError> {
+    let get = |name: String| envelope.get(name.as_str()).filter(|v| !v.is_null());
+    let schema = match get(format!("{part}_schema")) {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| unprocessable(format!("{part}_schema must be a string")))?
+                .to_string(),
+        ),
+    };
+    let id = match get(format!("{part}_schema_id")) {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or_else(|| unprocessable(format!("{part}_schema_id must be a schema id")))?,
+        ),
+    };
+    Ok((schema, id))
 }
 
 /// The schema codec for `part` ("key" or "value"): by id, or by
