@@ -58,6 +58,9 @@ pub enum ErrorCode {
     IncompatibleSchema,
     /// Schema Registry: the schema does not parse (42201 there).
     InvalidSchema,
+    /// Schema Registry: a delete of a version other schemas reference
+    /// (42206 there).
+    ReferenceExists,
     /// The schema registry (its `_schemas` topic) cannot be reached.
     SchemaRegistryUnavailable,
     /// Produce: a key is set in a schema format with no key schema.
@@ -95,7 +98,9 @@ impl ErrorCode {
             | ErrorCode::SchemaNotFound
             | ErrorCode::NotSoftDeleted => StatusCode::NOT_FOUND,
             ErrorCode::IncompatibleSchema => StatusCode::CONFLICT,
-            ErrorCode::InvalidSchema => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidSchema | ErrorCode::ReferenceExists => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ErrorCode::SchemaRegistryUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::KeySchemaMissing
             | ErrorCode::ValueSchemaMissing
@@ -129,6 +134,7 @@ impl ErrorCode {
             ErrorCode::NotSoftDeleted => 40405,
             ErrorCode::IncompatibleSchema => 40901,
             ErrorCode::InvalidSchema => 42201,
+            ErrorCode::ReferenceExists => 42206,
             ErrorCode::SchemaRegistryUnavailable => 50001,
             ErrorCode::KeySchemaMissing => 42201,
             ErrorCode::ValueSchemaMissing => 42202,
@@ -162,6 +168,7 @@ impl ErrorCode {
             ErrorCode::NotSoftDeleted => "40405",
             ErrorCode::IncompatibleSchema => "40901",
             ErrorCode::InvalidSchema => "42201",
+            ErrorCode::ReferenceExists => "42206",
             ErrorCode::SchemaRegistryUnavailable => "50001",
             ErrorCode::KeySchemaMissing => "42201",
             ErrorCode::ValueSchemaMissing => "42202",
@@ -172,7 +179,7 @@ impl ErrorCode {
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -194,6 +201,7 @@ impl ErrorCode {
         ErrorCode::NotSoftDeleted,
         ErrorCode::IncompatibleSchema,
         ErrorCode::InvalidSchema,
+        ErrorCode::ReferenceExists,
         ErrorCode::SchemaRegistryUnavailable,
         ErrorCode::KeySchemaMissing,
         ErrorCode::ValueSchemaMissing,

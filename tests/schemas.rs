@@ -354,7 +354,7 @@ async fn protobuf_records_are_encoded_with_the_message_index() {
     let described = gw.get(&format!("/schemas/ids/{id}")).await.json();
     assert_eq!(described["schemaType"], "PROTOBUF");
     let descriptor =
-        gateway_codecs::protobuf::compile(described["schema"].as_str().unwrap()).unwrap();
+        gateway_codecs::protobuf::compile(described["schema"].as_str().unwrap(), &[]).unwrap();
     let message = prost_reflect::DynamicMessage::decode(descriptor, &bytes[6..]).unwrap();
     assert_eq!(
         message.get_field_by_name("product_id").unwrap().as_i32(),
@@ -463,4 +463,223 @@ async fn an_external_registry_is_used_when_configured() {
         decode(&a, stored[1].value.as_ref().unwrap()).await,
         Avro::Record(vec![("name".into(), Avro::String("by id".into()))])
     );
+}
+
+/// Registers `body` under `subject`; returns the id.
+async fn register(gw: &TestGateway, subject: &str, body: serde_json::Value) -> u64 {
+    let reply = gw
+        .post(
+            &format!("/subjects/{subject}/versions"),
+            SR,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()["id"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_work_in_all_three_formats_and_survive_a_restart() {
+    let (avro_topic, proto_topic, json_topic) =
+        (topic("refs-avro"), topic("refs-proto"), topic("refs-json"));
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("_schemas", 1, 1).unwrap();
+    for t in [&avro_topic, &proto_topic, &json_topic] {
+        cluster.create_topic(t, 1, 1).unwrap();
+    }
+    let mut config = embedded_config(&[], 1);
+    config.kafka.bootstrap_servers = cluster.bootstrap_servers();
+    let gw = TestGateway::start(config.clone()).await;
+
+    // Avro: a named type from another subject.
+    let address = r#"{"type": "record", "name": "Address", "namespace": "shop",
+        "fields": [{"name": "city", "type": "string"}]}"#;
+    let order = r#"{"type": "record", "name": "Order", "namespace": "shop",
+        "fields": [{"name": "id", "type": "int"}, {"name": "ship_to", "type": "Address"}]}"#;
+    let address_id = register(&gw, "shop-address", json!({"schema": address})).await;
+    let reference = json!([{"name": "shop.Address", "subject": "shop-address", "version": 1}]);
+    let order_id = register(
+        &gw,
+        &format!("{avro_topic}-value"),
+        json!({"schema": order, "references": reference}),
+    )
+    .await;
+    assert_ne!(order_id, address_id);
+    // The same schema without its references does not parse.
+    gw.post(
+        "/subjects/other/versions",
+        SR,
+        json!({"schema": order}).to_string(),
+    )
+    .await
+    .assert_error(422, 42201);
+    // Nor with a reference to a version that does not exist.
+    let missing = json!([{"name": "shop.Address", "subject": "shop-address", "version": 7}]);
+    let message = gw
+        .post(
+            "/subjects/other/versions",
+            SR,
+            json!({"schema": order, "references": missing}).to_string(),
+        )
+        .await
+        .assert_error(422, 42201);
+    assert!(message.contains("version 7"), "{message}");
+    let described = gw.get(&format!("/schemas/ids/{order_id}")).await.json();
+    assert_eq!(described["references"], reference);
+    assert_eq!(
+        gw.get("/subjects/shop-address/versions/1/referencedby")
+            .await
+            .json(),
+        json!([order_id])
+    );
+    let reply = gw
+        .post(
+            &format!("/topics/{avro_topic}"),
+            AVRO,
+            json!({"value_schema_id": order_id,
+                   "records": [{"value": {"id": 1, "ship_to": {"city": "Delft"}}}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    // Protobuf: an import from another subject.
+    let common = r#"syntax = "proto3"; package shop.common; message Money { string currency = 1; int64 cents = 2; }"#;
+    let invoice = r#"syntax = "proto3"; package shop; import "shop/common.proto";
+        message Invoice { string number = 1; shop.common.Money total = 2; }"#;
+    register(
+        &gw,
+        "shop-common",
+        json!({"schema": common, "schemaType": "PROTOBUF"}),
+    )
+    .await;
+    let invoice_id = register(
+        &gw,
+        &format!("{proto_topic}-value"),
+        json!({"schema": invoice, "schemaType": "PROTOBUF",
+               "references": [{"name": "shop/common.proto", "subject": "shop-common", "version": 1}]}),
+    )
+    .await;
+    let reply = gw
+        .post(
+            &format!("/topics/{proto_topic}"),
+            "application/vnd.kafka.protobuf.v2+json",
+            json!({"value_schema_id": invoice_id,
+                   "records": [{"value": {"number": "A1", "total": {"currency": "EUR", "cents": 250}}}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    // JSON Schema: a $ref to another subject's schema.
+    let city =
+        r#"{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}"#;
+    let customer = r#"{"type": "object", "properties": {"name": {"type": "string"},
+        "address": {"$ref": "address.json"}}, "required": ["address"]}"#;
+    register(
+        &gw,
+        "shop-city",
+        json!({"schema": city, "schemaType": "JSON"}),
+    )
+    .await;
+    let customer_id = register(
+        &gw,
+        &format!("{json_topic}-value"),
+        json!({"schema": customer, "schemaType": "JSON",
+               "references": [{"name": "address.json", "subject": "shop-city", "version": 1}]}),
+    )
+    .await;
+    let json_path = format!("/topics/{json_topic}");
+    let produce_json = |value: serde_json::Value| {
+        gw.post(
+            &json_path,
+            "application/vnd.kafka.jsonschema.v2+json",
+            json!({"value_schema_id": customer_id, "records": [{"value": value}]}).to_string(),
+        )
+    };
+    let message = produce_json(json!({"address": {"city": 5}}))
+        .await
+        .assert_error(422, 42206);
+    assert!(message.contains("/address/city"), "{message}");
+    let reply = produce_json(json!({"name": "Ann", "address": {"city": "Delft"}})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    // A referenced version cannot be deleted while it is referenced.
+    let response = gw
+        .http
+        .delete(format!("{}/subjects/shop-address/versions/1", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 422);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["error_code"],
+        42206
+    );
+    gw.stop().await.unwrap();
+
+    // A new instance reads the references back from `_schemas`, and
+    // produces with them.
+    let gw = TestGateway::start(config).await;
+    assert_eq!(
+        gw.get(&format!("/schemas/ids/{order_id}")).await.json()["references"],
+        reference
+    );
+    let reply = gw
+        .post(
+            &format!("/topics/{avro_topic}"),
+            AVRO,
+            json!({"value_schema_id": order_id,
+                   "records": [{"value": {"id": 2, "ship_to": {"city": "Lyon"}}}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    // What is in Kafka decodes with the schemas and references served.
+    let stored = read_all(&gw.bootstrap, &avro_topic, 1, 2).await;
+    assert_eq!(stored.len(), 2);
+    let bytes = stored[1].value.as_ref().unwrap();
+    assert_eq!(&bytes[1..5], &(order_id as u32).to_be_bytes());
+    let (schema, named) = apache_avro::Schema::parse_str_with_list(order, [address]).unwrap();
+    let datum = apache_avro::from_avro_datum_schemata(
+        &schema,
+        named.iter().collect(),
+        &mut &bytes[5..],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        datum,
+        Avro::Record(vec![
+            ("id".into(), Avro::Int(2)),
+            (
+                "ship_to".into(),
+                Avro::Record(vec![("city".into(), Avro::String("Lyon".into()))])
+            ),
+        ])
+    );
+    let stored = read_all(&gw.bootstrap, &proto_topic, 1, 1).await;
+    let bytes = stored[0].value.as_ref().unwrap();
+    let descriptor = gateway_codecs::protobuf::compile(
+        invoice,
+        &[gateway_codecs::Referenced {
+            name: "shop/common.proto".into(),
+            schema: common.into(),
+        }],
+    )
+    .unwrap();
+    let message = prost_reflect::DynamicMessage::decode(descriptor, &bytes[6..]).unwrap();
+    let total = message.get_field_by_name("total").unwrap();
+    assert_eq!(
+        total
+            .as_message()
+            .unwrap()
+            .get_field_by_name("cents")
+            .unwrap()
+            .as_i64(),
+        Some(250)
+    );
+    let stored = read_all(&gw.bootstrap, &json_topic, 1, 1).await;
+    assert_eq!(stored.len(), 1, "the invalid record was not written");
 }

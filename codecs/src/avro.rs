@@ -7,13 +7,80 @@
 //! A codec is built once per schema id: the schema is parsed and its named
 //! types resolved at construction, never per record.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use apache_avro::schema::{Name, Schema, UnionSchema};
 use apache_avro::types::Value as Avro;
 use simd_json::prelude::*;
 
-use crate::{type_name, Codec, CodecError, Format, Value};
+use crate::{type_name, Codec, CodecError, Format, Referenced, Value};
+
+/// Parses `schema` into a self-contained schema: each named type taken from
+/// `references` (named types, as a Schema Registry reference holds them) is
+/// written out where it is first used, as if the schema had defined it
+/// there. Compatibility checks, canonical forms and encoding then work on
+/// the one schema.
+pub fn parse(schema: &str, references: &[Referenced]) -> Result<Schema, CodecError> {
+    let invalid = |e: apache_avro::Error| CodecError::InvalidSchema(e.to_string());
+    if references.is_empty() {
+        return Schema::parse_str(schema).map_err(invalid);
+    }
+    let (mut schema, referenced) =
+        Schema::parse_str_with_list(schema, references.iter().map(|r| r.schema.as_str()))
+            .map_err(invalid)?;
+    let resolved =
+        apache_avro::schema::ResolvedSchema::try_from(referenced.iter().collect::<Vec<_>>())
+            .map_err(invalid)?;
+    let names: HashMap<Name, Schema> = resolved
+        .get_names()
+        .iter()
+        .map(|(name, schema)| (name.clone(), (*schema).clone()))
+        .collect();
+    inline(&mut schema, &names, &mut HashSet::new())?;
+    Ok(schema)
+}
+
+/// Replaces the first use of each referenced named type by its definition.
+fn inline(
+    schema: &mut Schema,
+    names: &HashMap<Name, Schema>,
+    defined: &mut HashSet<Name>,
+) -> Result<(), CodecError> {
+    match schema {
+        Schema::Ref { name } if !defined.contains(name) => {
+            if let Some(definition) = names.get(name) {
+                let mut definition = definition.clone();
+                inline(&mut definition, names, defined)?;
+                *schema = definition;
+            }
+        }
+        Schema::Record(record) => {
+            defined.insert(record.name.clone());
+            for field in &mut record.fields {
+                inline(&mut field.schema, names, defined)?;
+            }
+        }
+        Schema::Enum(e) => {
+            defined.insert(e.name.clone());
+        }
+        Schema::Fixed(f) => {
+            defined.insert(f.name.clone());
+        }
+        Schema::Array(array) => inline(&mut array.items, names, defined)?,
+        Schema::Map(map) => inline(&mut map.types, names, defined)?,
+        Schema::Union(union) => {
+            let mut variants = union.variants().to_vec();
+            for variant in &mut variants {
+                inline(variant, names, defined)?;
+            }
+            *union =
+                UnionSchema::new(variants).map_err(|e| CodecError::InvalidSchema(e.to_string()))?;
+        }
+        Schema::Decimal(decimal) => inline(&mut decimal.inner, names, defined)?,
+        _ => {}
+    }
+    Ok(())
+}
 
 pub struct AvroCodec {
     id: u32,
@@ -25,8 +92,16 @@ pub struct AvroCodec {
 impl AvroCodec {
     /// Parses `schema` (Avro JSON schema text) for the registry id `id`.
     pub fn new(schema: &str, id: u32) -> Result<AvroCodec, CodecError> {
-        let schema =
-            Schema::parse_str(schema).map_err(|e| CodecError::InvalidSchema(e.to_string()))?;
+        AvroCodec::with_references(schema, &[], id)
+    }
+
+    /// Parses `schema`, whose named types may come from `references`.
+    pub fn with_references(
+        schema: &str,
+        references: &[Referenced],
+        id: u32,
+    ) -> Result<AvroCodec, CodecError> {
+        let schema = parse(schema, references)?;
         let resolved = apache_avro::schema::ResolvedSchema::try_from(&schema)
             .map_err(|e| CodecError::InvalidSchema(e.to_string()))?;
         let names = resolved
@@ -450,6 +525,58 @@ mod tests {
         ));
         assert!(matches!(
             AvroCodec::new("not json", 1),
+            Err(CodecError::InvalidSchema(_))
+        ));
+    }
+
+    #[test]
+    fn named_types_come_from_references() {
+        let address = Referenced {
+            name: "shop.Address".into(),
+            schema: r#"{"type": "record", "name": "Address", "namespace": "shop",
+                "fields": [{"name": "city", "type": "string"},
+                           {"name": "country", "type": "shop.Country"}]}"#
+                .into(),
+        };
+        let country = Referenced {
+            name: "shop.Country".into(),
+            schema: r#"{"type": "enum", "name": "Country", "namespace": "shop",
+                "symbols": ["NL", "FR"]}"#
+                .into(),
+        };
+        let order = r#"{"type": "record", "name": "Order", "namespace": "shop", "fields": [
+            {"name": "billing", "type": "Address"},
+            {"name": "shipping", "type": ["null", "shop.Address"], "default": null}]}"#;
+        let references = [country, address];
+        let codec = AvroCodec::with_references(order, &references, 5).unwrap();
+        let out = encode(
+            &codec,
+            r#"{"billing": {"city": "Delft", "country": "NL"},
+                "shipping": {"shop.Address": {"city": "Lyon", "country": "FR"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(&out[..5], &[0, 0, 0, 0, 5]);
+        let datum = from_avro_datum(codec.schema(), &mut &out[5..], None).unwrap();
+        let Avro::Record(fields) = datum else {
+            panic!("{datum:?}")
+        };
+        assert_eq!(
+            fields[1].1,
+            Avro::Union(
+                1,
+                Box::new(Avro::Record(vec![
+                    ("city".into(), Avro::String("Lyon".into())),
+                    ("country".into(), Avro::Enum(1, "FR".into())),
+                ]))
+            )
+        );
+        // Self-contained: each referenced type is defined once, where first used.
+        let canonical = codec.schema().canonical_form();
+        assert_eq!(canonical.matches(r#""name":"shop.Address""#).count(), 1);
+        assert_eq!(canonical.matches(r#""symbols""#).count(), 1);
+        // Without the references the schema does not parse.
+        assert!(matches!(
+            AvroCodec::new(order, 5),
             Err(CodecError::InvalidSchema(_))
         ));
     }

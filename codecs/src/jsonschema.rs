@@ -1,10 +1,11 @@
 //! `jsonschema`: a JSON value validated against a JSON Schema, written as
 //! JSON text in the Confluent wire format (magic byte 0, the schema id in 4
-//! bytes big-endian, the JSON). The schema is compiled once per id.
+//! bytes big-endian, the JSON). The schema is compiled once per id, with
+//! the documents its `$ref`s name (Schema Registry references).
 
 use simd_json::prelude::*;
 
-use crate::{Codec, CodecError, Format, Value};
+use crate::{Codec, CodecError, Format, Referenced, Value};
 
 pub struct JsonSchemaCodec {
     id: u32,
@@ -14,11 +15,59 @@ pub struct JsonSchemaCodec {
 impl JsonSchemaCodec {
     /// Compiles `schema` (JSON Schema text) for the registry id `id`.
     pub fn new(schema: &str, id: u32) -> Result<JsonSchemaCodec, CodecError> {
+        JsonSchemaCodec::with_references(schema, &[], id)
+    }
+
+    /// Compiles `schema`, whose `$ref`s to other documents resolve to
+    /// `references`. Nothing is fetched from the network.
+    pub fn with_references(
+        schema: &str,
+        references: &[Referenced],
+        id: u32,
+    ) -> Result<JsonSchemaCodec, CodecError> {
         let schema: serde_json::Value = serde_json::from_str(schema)
             .map_err(|e| CodecError::InvalidSchema(format!("not JSON: {e}")))?;
-        let validator = jsonschema::validator_for(&schema)
+        let documents = references
+            .iter()
+            .map(|r| {
+                serde_json::from_str(&r.schema)
+                    .map(|document| (r.name.clone(), document))
+                    .map_err(|e| {
+                        CodecError::InvalidSchema(format!("reference {} is not JSON: {e}", r.name))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let validator = jsonschema::options()
+            .with_retriever(References(documents))
+            .build(&schema)
             .map_err(|e| CodecError::InvalidSchema(e.to_string()))?;
         Ok(JsonSchemaCodec { id, validator })
+    }
+}
+
+/// Hands the validator a referenced document when it asks for a URI that
+/// is the reference's name, or ends with it as a path (a relative `$ref`
+/// resolved against the schema's base URI).
+struct References(Vec<(String, serde_json::Value)>);
+
+impl jsonschema::Retrieve for References {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
+        let uri = uri.as_str();
+        let uri = uri.split('#').next().unwrap_or(uri);
+        self.0
+            .iter()
+            .find(|(name, _)| {
+                let name = name.split('#').next().unwrap_or(name);
+                uri == name
+                    || uri
+                        .strip_suffix(name.trim_start_matches("./"))
+                        .is_some_and(|rest| rest.ends_with('/'))
+            })
+            .map(|(_, document)| document.clone())
+            .ok_or_else(|| format!("{uri} is not among the schema's references").into())
     }
 }
 
@@ -98,5 +147,31 @@ mod tests {
             JsonSchemaCodec::new(r#"{"type": 12}"#, 1),
             Err(CodecError::InvalidSchema(_))
         ));
+    }
+
+    #[test]
+    fn refs_resolve_to_references() {
+        let address = Referenced {
+            name: "address.json".into(),
+            schema: r#"{"type": "object", "properties": {"city": {"type": "string"}},
+                "required": ["city"]}"#
+                .into(),
+        };
+        let customer = r#"{"type": "object", "properties": {
+            "name": {"type": "string"}, "address": {"$ref": "address.json"}}}"#;
+        let codec =
+            JsonSchemaCodec::with_references(customer, std::slice::from_ref(&address), 2).unwrap();
+        assert!(encode(&codec, r#"{"name": "a", "address": {"city": "Delft"}}"#).is_ok());
+        let err = encode(&codec, r#"{"address": {"city": 3}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/address/city"), "{err}");
+        // Against a schema with an absolute $id, too.
+        let with_id = r#"{"$id": "https://example.com/schemas/customer.json", "type": "object",
+            "properties": {"address": {"$ref": "address.json"}}}"#;
+        let codec = JsonSchemaCodec::with_references(with_id, &[address], 2).unwrap();
+        assert!(encode(&codec, r#"{"address": {}}"#).is_err());
+        // Without the reference the schema does not compile.
+        assert!(JsonSchemaCodec::new(customer, 2).is_err());
     }
 }

@@ -28,6 +28,17 @@ pub mod jsonschema;
 pub mod protobuf;
 pub mod string;
 
+/// A schema that the one being compiled refers to, as a Schema Registry
+/// reference resolves: `name` is how the referring schema names it (an Avro
+/// full type name, a Protobuf import path, a JSON Schema `$ref` URI) and
+/// `schema` is its text. Codecs take the whole closure of a schema's
+/// references, dependencies before the schemas that use them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referenced {
+    pub name: String,
+    pub schema: String,
+}
+
 /// The record formats a client can name, in a v2 content type
 /// (`application/vnd.kafka.<format>.v2+json`) or a v3 `type` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

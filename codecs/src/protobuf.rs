@@ -3,19 +3,22 @@
 //! id (4 bytes, big-endian), the message-index path (here always the first
 //! message of the file: the single byte 0), the message.
 //!
-//! The `.proto` text is compiled (protox) once per schema id; the records
-//! are the file's first message type, as Confluent's REST Proxy uses it.
+//! The `.proto` text is compiled (protox) once per schema id, with the files
+//! it imports (Schema Registry references, by import path); the records are
+//! the file's first message type, as Confluent's REST Proxy uses it.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use simd_json::prelude::*;
 
-use crate::{Codec, CodecError, Format, Value};
+use crate::{Codec, CodecError, Format, Referenced, Value};
 
-/// The in-memory name the schema text is compiled under.
-const FILE: &str = "schema.proto";
+/// The in-memory name the schema text is compiled under (one no import
+/// is likely to use).
+const FILE: &str = "__kafka_gateway__/schema.proto";
 
 pub struct ProtobufCodec {
     id: u32,
@@ -25,18 +28,37 @@ pub struct ProtobufCodec {
 impl ProtobufCodec {
     /// Compiles `schema` (`.proto` text) for the registry id `id`.
     pub fn new(schema: &str, id: u32) -> Result<ProtobufCodec, CodecError> {
-        let message = compile(schema)?;
+        ProtobufCodec::with_references(schema, &[], id)
+    }
+
+    /// Compiles `schema`, whose imports are `references` (by import path)
+    /// or Google's well-known types.
+    pub fn with_references(
+        schema: &str,
+        references: &[Referenced],
+        id: u32,
+    ) -> Result<ProtobufCodec, CodecError> {
+        let message = compile(schema, references)?;
         Ok(ProtobufCodec { id, message })
+    }
+
+    /// The message type records are encoded as.
+    pub fn message(&self) -> &MessageDescriptor {
+        &self.message
     }
 }
 
-/// Compiles the text and returns its first message type. Imports of
-/// Google's well-known types resolve; other imports need references, which
-/// the gateway does not support yet.
-pub fn compile(schema: &str) -> Result<MessageDescriptor, CodecError> {
+/// Compiles the text and returns its first message type. Imports resolve to
+/// `references` by their names, then to Google's well-known types.
+pub fn compile(schema: &str, references: &[Referenced]) -> Result<MessageDescriptor, CodecError> {
     let invalid = |e: protox::Error| CodecError::InvalidSchema(e.to_string());
+    let mut files: HashMap<String, String> = references
+        .iter()
+        .map(|r| (r.name.clone(), r.schema.clone()))
+        .collect();
+    files.insert(FILE.to_string(), schema.to_string());
     let mut resolver = protox::file::ChainFileResolver::new();
-    resolver.add(Source(schema.to_string()));
+    resolver.add(Sources(files));
     resolver.add(protox::file::GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.open_file(Path::new(FILE)).map_err(invalid)?;
@@ -48,19 +70,19 @@ pub fn compile(schema: &str) -> Result<MessageDescriptor, CodecError> {
     first.ok_or_else(|| CodecError::InvalidSchema("the schema defines no message".into()))
 }
 
-/// Serves the schema text as the one file to compile.
-struct Source(String);
+/// Serves the schema and its references as files, by name.
+struct Sources(HashMap<String, String>);
 
-impl protox::file::FileResolver for Source {
+impl protox::file::FileResolver for Sources {
     fn resolve_path(&self, path: &Path) -> Option<String> {
-        (path == Path::new(FILE)).then(|| FILE.to_string())
+        let name = path.to_str()?;
+        self.0.contains_key(name).then(|| name.to_string())
     }
 
     fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-        if name == FILE {
-            protox::file::File::from_source(FILE, &self.0)
-        } else {
-            Err(protox::Error::file_not_found(name))
+        match self.0.get(name) {
+            Some(text) => protox::file::File::from_source(name, text),
+            None => Err(protox::Error::file_not_found(name)),
         }
     }
 }
@@ -171,5 +193,34 @@ mod tests {
             ),
             Err(CodecError::InvalidSchema(_))
         ));
+    }
+
+    #[test]
+    fn imports_resolve_to_references() {
+        let common = Referenced {
+            name: "shop/common.proto".into(),
+            schema: r#"syntax = "proto3"; package shop.common;
+                import "google/protobuf/timestamp.proto";
+                message Money { string currency = 1; int64 cents = 2; }"#
+                .into(),
+        };
+        let order = r#"syntax = "proto3"; package shop;
+            import "shop/common.proto";
+            message Order { int32 id = 1; shop.common.Money total = 2; }"#;
+        let codec = ProtobufCodec::with_references(order, &[common], 4).unwrap();
+        let out = encode(
+            &codec,
+            r#"{"id": 1, "total": {"currency": "EUR", "cents": 250}}"#,
+        )
+        .unwrap();
+        let decoded = DynamicMessage::decode(codec.message.clone(), &out[6..]).unwrap();
+        let total = decoded.get_field_by_name("total").unwrap();
+        let total = total.as_message().unwrap();
+        assert_eq!(
+            total.get_field_by_name("cents").unwrap().as_i64(),
+            Some(250)
+        );
+        let missing = ProtobufCodec::new(order, 4).err().unwrap().to_string();
+        assert!(missing.contains("shop/common.proto"), "{missing}");
     }
 }

@@ -523,8 +523,9 @@ async fn resolve_schema<'a>(
         let id = match (id, schema) {
             (Some(id), _) => id,
             (None, Some(text)) => {
+                let submitted = crate::schemas::Submitted::plain(schema_type(format), text);
                 registry
-                    .register(&subject, &text, schema_type(format))
+                    .register(&subject, &submitted)
                     .await
                     .map_err(lookup)?
                     .id

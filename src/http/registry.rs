@@ -7,7 +7,10 @@ use serde_json::json;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
-use crate::schemas::{check_compatible, Compatibility, Registry, SchemaType, SubjectVersion};
+use crate::schemas::{
+    compatibility, Compatibility, Reference, Registry, SchemaType, StoredSchema, SubjectVersion,
+    Submitted,
+};
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
@@ -28,6 +31,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/subjects/{subject}/versions/{version}/schema",
             web::get().to(version_schema),
+        )
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            web::get().to(referenced_by),
         )
         .route("/schemas/ids/{id}", web::get().to(schema_by_id))
         .route("/schemas/ids/{id}/schema", web::get().to(raw_schema_by_id))
@@ -72,26 +79,27 @@ struct SchemaBody {
     #[serde(default)]
     schema_type: Option<String>,
     #[serde(default)]
-    references: Vec<serde_json::Value>,
+    references: Vec<Reference>,
 }
 
 impl SchemaBody {
-    fn parsed(self) -> Result<(String, SchemaType), ApiError> {
-        let schema_type = SchemaType::parse(self.schema_type.as_deref())?;
-        if !self.references.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidSchema,
-                "schema references are not supported by this gateway yet",
-            ));
-        }
-        Ok((self.schema, schema_type))
+    fn parsed(self) -> Result<Submitted, ApiError> {
+        Ok(Submitted {
+            schema_type: SchemaType::parse(self.schema_type.as_deref())?,
+            text: self.schema,
+            references: self.references,
+        })
     }
 }
 
-/// Adds `schemaType`, which Confluent leaves out for Avro.
-fn with_type(mut out: serde_json::Value, schema_type: SchemaType) -> serde_json::Value {
-    if schema_type != SchemaType::Avro {
-        out["schemaType"] = json!(schema_type.name());
+/// Adds `schemaType`, which Confluent leaves out for Avro, and
+/// `references`, which it leaves out when there are none.
+fn with_type(mut out: serde_json::Value, schema: &StoredSchema) -> serde_json::Value {
+    if schema.schema_type != SchemaType::Avro {
+        out["schemaType"] = json!(schema.schema_type.name());
+    }
+    if !schema.references.is_empty() {
+        out["references"] = json!(schema.references);
     }
     out
 }
@@ -136,7 +144,7 @@ fn described(
 ) -> Result<serde_json::Value, ApiError> {
     let schema = registry.schema(v.id)?;
     let out = json!({"subject": subject, "version": v.version, "id": v.id, "schema": schema.text});
-    Ok(with_type(out, schema.schema_type))
+    Ok(with_type(out, &schema))
 }
 
 async fn subjects(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -166,8 +174,8 @@ async fn register(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
-    let (schema, schema_type) = parse_body(&body)?.parsed()?;
-    let registered = registry.register(&path, &schema, schema_type).await?;
+    let schema = parse_body(&body)?.parsed()?;
+    let registered = registry.register(&path, &schema).await?;
     Ok(ok(json!({"id": registered.id})))
 }
 
@@ -177,8 +185,8 @@ async fn lookup(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
-    let (schema, schema_type) = parse_body(&body)?.parsed()?;
-    let canonical = crate::schemas::canonical(&schema, schema_type)?;
+    let schema = parse_body(&body)?.parsed()?;
+    let (canonical, _) = registry.state().canonical(&schema)?;
     let versions = live(registry, &path)?;
     let found = versions
         .into_iter()
@@ -224,10 +232,7 @@ async fn schema_by_id(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let schema = registry(&state)?.schema_fresh(parse_id(&path)?).await?;
-    Ok(ok(with_type(
-        json!({"schema": schema.text}),
-        schema.schema_type,
-    )))
+    Ok(ok(with_type(json!({"schema": schema.text}), &schema)))
 }
 
 async fn raw_schema_by_id(
@@ -328,39 +333,46 @@ async fn put_subject_config(
 
 async fn compatibility(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
     let (subject, raw) = path.into_inner();
-    let (schema, schema_type) = parse_body(&body)?.parsed()?;
-    crate::schemas::canonical(&schema, schema_type)?;
-    let state = registry.state();
-    let level = state.compatibility(&subject);
-    let result = if raw == "latest" {
-        check_compatible(&state, &subject, &schema, schema_type, level)
-    } else {
-        drop(state);
-        let v = find_version(registry, &subject, &raw)?;
-        let mut single = crate::schemas::State::default();
-        let stored = registry.schema(v.id)?;
-        single.apply_schema(
-            &subject,
-            v.version,
-            v.id,
-            stored.schema_type,
-            &stored.text,
-            false,
-        );
-        let level = match registry.state().compatibility(&subject) {
-            Compatibility::BackwardTransitive => Compatibility::Backward,
-            Compatibility::ForwardTransitive => Compatibility::Forward,
-            Compatibility::FullTransitive => Compatibility::Full,
-            other => other,
-        };
-        check_compatible(&single, &subject, &schema, schema_type, level)
+    let schema = parse_body(&body)?.parsed()?;
+    let only = match raw.as_str() {
+        "latest" => None,
+        _ => Some(find_version(registry, &subject, &raw)?),
     };
-    Ok(ok(json!({"is_compatible": result.is_ok()})))
+    let state = registry.state();
+    state.canonical(&schema)?;
+    let level = state.compatibility(&subject);
+    let result = compatibility::check(&state, &subject, &schema, level, only);
+    let mut out = json!({"is_compatible": result.is_ok()});
+    if let Err(message) = result {
+        if verbose(&req) {
+            out["messages"] = json!([message]);
+        }
+    }
+    Ok(ok(out))
+}
+
+fn verbose(req: &actix_web::HttpRequest) -> bool {
+    req.query_string()
+        .split('&')
+        .any(|pair| pair == "verbose=true")
+}
+
+async fn referenced_by(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let (subject, raw) = path.into_inner();
+    let v = find_version(registry, &subject, &raw)?;
+    Ok(ok(registry
+        .state()
+        .referenced_by(&subject, v.version, false)))
 }
 
 fn permanent(req: &actix_web::HttpRequest) -> bool {

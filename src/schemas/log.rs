@@ -14,7 +14,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{Compatibility, SchemaType, State};
+use super::{Compatibility, Reference, SchemaType, State, Submitted};
 use crate::error::{ApiError, ErrorCode};
 
 /// The topic Confluent's Schema Registry keeps its state in.
@@ -51,6 +51,9 @@ struct SchemaValue {
         skip_serializing_if = "Option::is_none"
     )]
     schema_type: Option<String>,
+    /// Absent when empty, as Confluent writes it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    references: Vec<Reference>,
     schema: String,
     #[serde(default)]
     deleted: bool,
@@ -177,16 +180,17 @@ impl SchemaLog {
         subject: &str,
         version: u32,
         id: u32,
-        schema_type: SchemaType,
-        schema: &str,
+        schema: &Submitted,
         deleted: bool,
     ) -> Result<(), ApiError> {
+        let schema_type = schema.schema_type;
         let value = serde_json::to_vec(&SchemaValue {
             subject: subject.into(),
             version,
             id,
             schema_type: (schema_type != SchemaType::Avro).then(|| schema_type.name().to_string()),
-            schema: schema.into(),
+            references: schema.references.clone(),
+            schema: schema.text.clone(),
             deleted,
         })
         .expect("serializes");
@@ -346,7 +350,14 @@ fn apply(state: &mut State, key: &[u8], value: Option<&[u8]>) {
                 return;
             };
             match SchemaType::parse(v.schema_type.as_deref()) {
-                Ok(t) => state.apply_schema(&v.subject, v.version, v.id, t, &v.schema, v.deleted),
+                Ok(schema_type) => {
+                    let schema = Submitted {
+                        schema_type,
+                        text: v.schema,
+                        references: v.references,
+                    };
+                    state.apply_schema(&v.subject, v.version, v.id, schema, v.deleted)
+                }
                 // Kept in the log for tools that know the type; not served.
                 Err(_) => tracing::warn!(id = v.id, "skipping a schema of an unsupported type"),
             }

@@ -14,6 +14,7 @@
 //! wins on every instance, and the loser's writer sees that after applying
 //! the log and retries. So one id never names two schemas.
 
+pub mod compatibility;
 pub mod log;
 pub mod remote;
 
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use gateway_codecs::avro::AvroCodec;
 use gateway_codecs::jsonschema::JsonSchemaCodec;
-use gateway_codecs::{Codec, Format};
+use gateway_codecs::{Codec, Format, Referenced};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,35 @@ impl SchemaType {
     }
 }
 
+/// A reference from one schema to another registered one, as Confluent
+/// writes it: `name` is how the referring schema names it (an Avro full
+/// type name, a Protobuf import path, a JSON Schema `$ref`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: u32,
+}
+
+/// A schema as a client submits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub schema_type: SchemaType,
+    pub text: String,
+    pub references: Vec<Reference>,
+}
+
+impl Submitted {
+    /// A schema with no references.
+    pub fn plain(schema_type: SchemaType, text: impl Into<String>) -> Submitted {
+        Submitted {
+            schema_type,
+            text: text.into(),
+            references: Vec::new(),
+        }
+    }
+}
+
 /// One registered schema.
 #[derive(Debug, Clone)]
 pub struct StoredSchema {
@@ -90,9 +120,20 @@ pub struct StoredSchema {
     pub schema_type: SchemaType,
     /// As registered.
     pub text: String,
-    /// Canonical form (with its type), to find the same schema written
-    /// differently.
+    pub references: Vec<Reference>,
+    /// Canonical form (with its type and references), to find the same
+    /// schema written differently.
     pub canonical: String,
+}
+
+impl StoredSchema {
+    pub fn submitted(&self) -> Submitted {
+        Submitted {
+            schema_type: self.schema_type,
+            text: self.text.clone(),
+            references: self.references.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,11 +162,13 @@ impl State {
         subject: &str,
         version: u32,
         id: u32,
-        schema_type: SchemaType,
-        text: &str,
+        schema: Submitted,
         deleted: bool,
     ) {
-        let canonical = canonical(text, schema_type).unwrap_or_else(|_| text.to_string());
+        let canonical = self
+            .canonical(&schema)
+            .map(|(canonical, _)| canonical)
+            .unwrap_or_else(|_| schema.text.clone());
         if let Some(existing) = self.schemas.get(&id) {
             if existing.canonical != canonical {
                 return;
@@ -150,11 +193,91 @@ impl State {
         self.schemas.entry(id).or_insert_with(|| {
             Arc::new(StoredSchema {
                 id,
-                schema_type,
-                text: text.to_string(),
+                schema_type: schema.schema_type,
+                text: schema.text,
+                references: schema.references,
                 canonical,
             })
         });
+    }
+
+    /// The schemas `references` bring in, transitively, dependencies
+    /// first: what a codec needs to compile the referring schema.
+    pub fn resolve(&self, references: &[Reference]) -> Result<Vec<Referenced>, ApiError> {
+        let mut out = Vec::new();
+        self.resolve_into(references, &mut out, 0)?;
+        Ok(out)
+    }
+
+    fn resolve_into(
+        &self,
+        references: &[Reference],
+        out: &mut Vec<Referenced>,
+        depth: usize,
+    ) -> Result<(), ApiError> {
+        const MAX_DEPTH: usize = 32;
+        if depth > MAX_DEPTH {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSchema,
+                format!("references nest deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        for reference in references {
+            let schema = self.referenced(reference).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidSchema,
+                    format!(
+                        "reference {:?} names version {} of subject {:?}, which does not exist",
+                        reference.name, reference.version, reference.subject
+                    ),
+                )
+            })?;
+            self.resolve_into(&schema.references, out, depth + 1)?;
+            if !out.iter().any(|r| r.name == reference.name) {
+                out.push(Referenced {
+                    name: reference.name.clone(),
+                    schema: schema.text.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema a reference names (soft-deleted versions included: the
+    /// schemas that reference them still need them).
+    fn referenced(&self, reference: &Reference) -> Option<&Arc<StoredSchema>> {
+        let versions = self.subjects.get(&reference.subject)?;
+        let v = versions.iter().find(|v| v.version == reference.version)?;
+        self.schemas.get(&v.id)
+    }
+
+    /// Checks that `schema` compiles with its references, and returns its
+    /// canonical form and the resolved references.
+    pub fn canonical(&self, schema: &Submitted) -> Result<(String, Vec<Referenced>), ApiError> {
+        let resolved = self.resolve(&schema.references)?;
+        let canonical = canonical(schema, &resolved)?;
+        Ok((canonical, resolved))
+    }
+
+    /// The ids of subject versions that reference `subject` `version`:
+    /// the live ones, or with `include_deleted` the soft-deleted ones too.
+    pub fn referenced_by(&self, subject: &str, version: u32, include_deleted: bool) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .subjects
+            .values()
+            .flatten()
+            .filter(|v| include_deleted || !v.deleted)
+            .filter(|v| {
+                self.schemas[&v.id]
+                    .references
+                    .iter()
+                    .any(|r| r.subject == subject && r.version == version)
+            })
+            .map(|v| v.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     /// Applies a hard delete (tombstone) of a subject version. The schema
@@ -184,82 +307,37 @@ impl State {
     }
 }
 
-/// A schema's canonical form, prefixed by its type: Avro's parsing
-/// canonical form; for JSON Schema, the JSON with sorted keys and no
-/// whitespace; for Protobuf, the text with whitespace runs collapsed. The
-/// schema is also checked to compile.
-pub fn canonical(text: &str, schema_type: SchemaType) -> Result<String, ApiError> {
+/// A schema's canonical form, prefixed by its type and followed by its
+/// references: Avro's parsing canonical form (referenced types written
+/// out); for JSON Schema, the JSON with sorted keys and no whitespace; for
+/// Protobuf, the text with whitespace runs collapsed. The schema is also
+/// checked to compile, with `resolved` (its references' closure).
+pub fn canonical(schema: &Submitted, resolved: &[Referenced]) -> Result<String, ApiError> {
     let invalid = |e: String| ApiError::new(ErrorCode::InvalidSchema, e);
-    let form = match schema_type {
-        SchemaType::Avro => apache_avro::Schema::parse_str(text)
+    let text = &schema.text;
+    let form = match schema.schema_type {
+        SchemaType::Avro => gateway_codecs::avro::parse(text, resolved)
             .map(|s| s.canonical_form())
             .map_err(|e| invalid(format!("invalid Avro schema: {e}")))?,
         SchemaType::Json => {
-            JsonSchemaCodec::new(text, 0)
+            JsonSchemaCodec::with_references(text, resolved, 0)
                 .map_err(|e| invalid(format!("invalid JSON schema: {e}")))?;
             let value: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
             value.to_string()
         }
         SchemaType::Protobuf => {
-            gateway_codecs::protobuf::compile(text)
+            gateway_codecs::protobuf::compile(text, resolved)
                 .map_err(|e| invalid(format!("invalid Protobuf schema: {e}")))?;
             text.split_whitespace().collect::<Vec<_>>().join(" ")
         }
     };
-    Ok(format!("{}:{form}", schema_type.name()))
-}
-
-/// Checks `new` against the subject's live versions under `level`.
-pub fn check_compatible(
-    state: &State,
-    subject: &str,
-    new: &str,
-    schema_type: SchemaType,
-    level: Compatibility,
-) -> Result<(), String> {
-    use apache_avro::schema_compatibility::SchemaCompatibility as C;
-    let versions = state.live_versions(subject);
-    let against: Vec<&SubjectVersion> = match level {
-        Compatibility::None => return Ok(()),
-        Compatibility::Backward | Compatibility::Forward | Compatibility::Full => {
-            versions.last().into_iter().collect()
-        }
-        _ => versions.iter().collect(),
-    };
-    if let Some(v) = against
-        .iter()
-        .find(|v| state.schemas[&v.id].schema_type != schema_type)
-    {
-        return Err(format!(
-            "version {} is a {} schema, not {}",
-            v.version,
-            state.schemas[&v.id].schema_type.name(),
-            schema_type.name()
-        ));
+    let mut out = format!("{}:{form}", schema.schema_type.name());
+    if !schema.references.is_empty() {
+        out.push_str(" references:");
+        out.push_str(&serde_json::to_string(&schema.references).expect("serializes"));
     }
-    if schema_type == SchemaType::Json && !against.is_empty() {
-        return Err(
-            "compatibility checking of JSON schemas is not implemented yet; \
-             set the subject's compatibility to NONE to register new versions"
-                .into(),
-        );
-    }
-    if against.is_empty() {
-        return Ok(());
-    }
-    let new = apache_avro::Schema::parse_str(new).map_err(|e| e.to_string())?;
-    for v in against {
-        let old = &state.schemas[&v.id];
-        let old = apache_avro::Schema::parse_str(&old.text).map_err(|e| e.to_string())?;
-        let result = match level {
-            Compatibility::Backward | Compatibility::BackwardTransitive => C::can_read(&old, &new),
-            Compatibility::Forward | Compatibility::ForwardTransitive => C::can_read(&new, &old),
-            _ => C::mutual_read(&old, &new),
-        };
-        result.map_err(|e| format!("incompatible with version {}: {e}", v.version))?;
-    }
-    Ok(())
+    Ok(out)
 }
 
 /// The embedded registry: the state, the log it is folded from, and the
@@ -293,31 +371,31 @@ impl Registry {
         self.state.read()
     }
 
-    /// Registers `text` under `subject` (or finds it there), checking
-    /// compatibility. Idempotent.
+    /// Registers `schema` under `subject` (or finds it there), checking
+    /// its references and compatibility. Idempotent.
     pub async fn register(
         &self,
         subject: &str,
-        text: &str,
-        schema_type: SchemaType,
+        schema: &Submitted,
     ) -> Result<Registered, ApiError> {
-        let canonical = canonical(text, schema_type)?;
         for _attempt in 0..5 {
             self.log.catch_up().await?;
-            let (id, version) = {
+            let (canonical, id, version) = {
                 let state = self.state.read();
+                let (canonical, _) = state.canonical(schema)?;
                 if let Some(found) = find_in_subject(&state, subject, &canonical) {
                     return Ok(found);
                 }
                 let level = state.compatibility(subject);
-                check_compatible(&state, subject, text, schema_type, level)
+                compatibility::check(&state, subject, schema, level, None)
                     .map_err(|m| ApiError::new(ErrorCode::IncompatibleSchema, m))?;
                 let version = state
                     .subjects
                     .get(subject)
                     .and_then(|v| v.last())
                     .map_or(1, |v| v.version + 1);
-                (state.by_canonical.get(&canonical).copied(), version)
+                let id = state.by_canonical.get(&canonical).copied();
+                (canonical, id, version)
             };
             let id = match id {
                 Some(id) => id,
@@ -328,7 +406,7 @@ impl Registry {
                 }
             };
             self.log
-                .write_schema(subject, version, id, schema_type, text, false)
+                .write_schema(subject, version, id, schema, false)
                 .await?;
             let state = self.state.read();
             if let Some(found) = find_in_subject(&state, subject, &canonical) {
@@ -369,7 +447,8 @@ impl Registry {
             return check_format(id, Arc::clone(codec), format);
         }
         let schema = self.schema_fresh(id).await?;
-        let codec = build_codec(id, schema.schema_type, &schema.text)?;
+        let resolved = self.state.read().resolve(&schema.references)?;
+        let codec = build_codec(id, schema.schema_type, &schema.text, &resolved)?;
         self.codecs.write().insert(id, Arc::clone(&codec));
         check_format(id, codec, format)
     }
@@ -407,6 +486,18 @@ impl Registry {
                     ),
                 ));
             }
+            for v in &chosen {
+                let users = state.referenced_by(subject, v.version, permanent);
+                if !users.is_empty() {
+                    return Err(ApiError::new(
+                        ErrorCode::ReferenceExists,
+                        format!(
+                            "One or more references exist to subject '{subject}' version {}: schemas {users:?}",
+                            v.version
+                        ),
+                    ));
+                }
+            }
             if permanent {
                 if let Some(live) = chosen.iter().find(|v| !v.deleted) {
                     return Err(ApiError::new(
@@ -424,16 +515,9 @@ impl Registry {
             if permanent {
                 self.log.write_tombstone(subject, v.version).await?;
             } else {
-                let schema = self.schema(v.id)?;
+                let schema = self.schema(v.id)?.submitted();
                 self.log
-                    .write_schema(
-                        subject,
-                        v.version,
-                        v.id,
-                        schema.schema_type,
-                        &schema.text,
-                        true,
-                    )
+                    .write_schema(subject, v.version, v.id, &schema, true)
                     .await?;
             }
         }
@@ -450,19 +534,25 @@ impl Registry {
     }
 }
 
-/// Compiles a schema into its codec.
+/// Compiles a schema, with its resolved references, into its codec.
 pub(crate) fn build_codec(
     id: u32,
     schema_type: SchemaType,
     text: &str,
+    references: &[Referenced],
 ) -> Result<Arc<dyn Codec>, ApiError> {
+    use gateway_codecs::protobuf::ProtobufCodec;
     let invalid =
         |e: gateway_codecs::CodecError| ApiError::new(ErrorCode::InvalidSchema, e.to_string());
     Ok(match schema_type {
-        SchemaType::Avro => Arc::new(AvroCodec::new(text, id).map_err(invalid)?),
-        SchemaType::Json => Arc::new(JsonSchemaCodec::new(text, id).map_err(invalid)?),
+        SchemaType::Avro => {
+            Arc::new(AvroCodec::with_references(text, references, id).map_err(invalid)?)
+        }
+        SchemaType::Json => {
+            Arc::new(JsonSchemaCodec::with_references(text, references, id).map_err(invalid)?)
+        }
         SchemaType::Protobuf => {
-            Arc::new(gateway_codecs::protobuf::ProtobufCodec::new(text, id).map_err(invalid)?)
+            Arc::new(ProtobufCodec::with_references(text, references, id).map_err(invalid)?)
         }
     })
 }
@@ -498,15 +588,17 @@ mod tests {
     const V1: &str =
         r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"}]}"#;
     const V2: &str = r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"age","type":"int","default":0}]}"#;
-    const V3: &str = r#"{"type":"record","name":"User","fields":[{"name":"name","type":"string"},{"name":"email","type":"string"}]}"#;
+
+    fn avro(text: &str) -> Submitted {
+        Submitted::plain(SchemaType::Avro, text)
+    }
 
     #[test]
     fn the_first_record_for_an_id_or_a_version_wins() {
         let mut state = State::default();
-        let avro = SchemaType::Avro;
-        state.apply_schema("s", 1, 1, avro, V1, false);
-        state.apply_schema("s", 1, 2, avro, V2, false); // same version, other id
-        state.apply_schema("t", 1, 1, avro, V2, false); // same id, other schema
+        state.apply_schema("s", 1, 1, avro(V1), false);
+        state.apply_schema("s", 1, 2, avro(V2), false); // same version, other id
+        state.apply_schema("t", 1, 1, avro(V2), false); // same id, other schema
         assert_eq!(
             state.live_versions("s"),
             [SubjectVersion {
@@ -520,36 +612,71 @@ mod tests {
     }
 
     #[test]
-    fn backward_compatibility_is_checked_against_the_latest_version() {
-        let mut state = State::default();
-        let avro = SchemaType::Avro;
-        state.apply_schema("s", 1, 1, avro, V1, false);
-        let check = |new, level| check_compatible(&state, "s", new, avro, level);
-        assert!(check(V2, Compatibility::Backward).is_ok());
-        let err = check(V3, Compatibility::Backward).unwrap_err();
-        assert!(err.contains("version 1"), "{err}");
-        assert!(check(V3, Compatibility::None).is_ok());
-        assert!(check(V3, Compatibility::Forward).is_ok());
-        assert!(check(V3, Compatibility::Full).is_err());
-        let json = check_compatible(&state, "s", "{}", SchemaType::Json, Compatibility::None);
-        assert!(json.is_ok(), "NONE compares nothing");
+    fn schemas_written_differently_are_the_same_schema() {
+        let canonical = |s: Submitted| canonical(&s, &[]);
+        let a = canonical(avro(r#"{"name":"user_id"  ,"type": "int"   }"#)).unwrap();
+        let b = canonical(avro(r#""int""#)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            canonical(avro("nope")).unwrap_err().code,
+            ErrorCode::InvalidSchema
+        );
+        let json = |t: &str| Submitted::plain(SchemaType::Json, t);
+        assert_eq!(
+            canonical(json(r#"{"type": "object", "required": []}"#)).unwrap(),
+            canonical(json(r#"{"required":[],"type":"object"}"#)).unwrap()
+        );
+        assert_ne!(canonical(json(r#"{"type": "integer"}"#)).ok(), Some(b));
+    }
+
+    const ADDRESS: &str = r#"{"type":"record","name":"Address","namespace":"shop","fields":[{"name":"city","type":"string"}]}"#;
+    const CUSTOMER: &str = r#"{"type":"record","name":"Customer","namespace":"shop","fields":[{"name":"home","type":"Address"}]}"#;
+
+    fn customer(version: u32) -> Submitted {
+        Submitted {
+            schema_type: SchemaType::Avro,
+            text: CUSTOMER.into(),
+            references: vec![Reference {
+                name: "shop.Address".into(),
+                subject: "address".into(),
+                version,
+            }],
+        }
     }
 
     #[test]
-    fn schemas_written_differently_are_the_same_schema() {
-        let avro = SchemaType::Avro;
-        let a = canonical(r#"{"name":"user_id"  ,"type": "int"   }"#, avro).unwrap();
-        let b = canonical(r#""int""#, avro).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(
-            canonical("nope", avro).unwrap_err().code,
-            ErrorCode::InvalidSchema
-        );
-        let json = SchemaType::Json;
-        assert_eq!(
-            canonical(r#"{"type": "object", "required": []}"#, json).unwrap(),
-            canonical(r#"{"required":[],"type":"object"}"#, json).unwrap()
-        );
-        assert_ne!(canonical(r#"{"type": "integer"}"#, json).ok(), Some(b));
+    fn references_resolve_transitively_and_are_part_of_a_schemas_identity() {
+        let mut state = State::default();
+        state.apply_schema("address", 1, 1, avro(ADDRESS), false);
+        let (with_ref, resolved) = state.canonical(&customer(1)).unwrap();
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].name, "shop.Address");
+        assert!(with_ref.contains("shop.Address"), "{with_ref}");
+        state.apply_schema("customer", 1, 2, customer(1), false);
+        assert_eq!(state.schemas[&2].references, customer(1).references);
+        assert_eq!(state.by_canonical[&with_ref], 2);
+        // A schema referencing the customer brings in the address too.
+        let order = Submitted {
+            schema_type: SchemaType::Avro,
+            text: r#"{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"by","type":"Customer"}]}"#.into(),
+            references: vec![Reference {
+                name: "shop.Customer".into(),
+                subject: "customer".into(),
+                version: 1,
+            }],
+        };
+        let (_, resolved) = state.canonical(&order).unwrap();
+        let names: Vec<&str> = resolved.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["shop.Address", "shop.Customer"]);
+        // A reference to a version that does not exist is an invalid schema.
+        let err = state.canonical(&customer(9)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidSchema);
+        assert!(err.message.contains("version 9"), "{}", err.message);
+        // Who references what.
+        assert_eq!(state.referenced_by("address", 1, false), [2]);
+        assert!(state.referenced_by("customer", 1, false).is_empty());
+        state.apply_schema("customer", 1, 2, customer(1), true);
+        assert!(state.referenced_by("address", 1, false).is_empty());
+        assert_eq!(state.referenced_by("address", 1, true), [2]);
     }
 }

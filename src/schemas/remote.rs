@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_codecs::{Codec, Format};
+use gateway_codecs::{Codec, Format, Referenced};
 use parking_lot::RwLock;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{build_codec, check_format, SchemaType};
+use super::{build_codec, check_format, Reference, SchemaType};
 use crate::error::{ApiError, ErrorCode};
 
 /// Cached registrations kept at most; past it the cache starts over.
@@ -38,7 +38,13 @@ struct Registered {
 struct Fetched {
     schema: String,
     schema_type: Option<String>,
+    #[serde(default)]
+    references: Vec<Reference>,
 }
+
+/// How deep references may nest before the registry's answer is taken as
+/// a cycle.
+const MAX_REFERENCE_DEPTH: usize = 32;
 
 #[derive(Deserialize)]
 struct RegistryError {
@@ -121,7 +127,9 @@ impl RemoteRegistry {
             .map_err(unreachable)?;
         let fetched: Fetched = answer(response).await?;
         let schema_type = SchemaType::parse(fetched.schema_type.as_deref())?;
-        let codec = build_codec(id, schema_type, &fetched.schema)?;
+        let mut resolved = Vec::new();
+        self.resolve(&fetched.references, &mut resolved, 0).await?;
+        let codec = build_codec(id, schema_type, &fetched.schema, &resolved)?;
         let mut codecs = self.codecs.write();
         if codecs.len() >= MAX_CACHED {
             codecs.clear();
@@ -129,6 +137,50 @@ impl RemoteRegistry {
         codecs.insert(id, Arc::clone(&codec));
         drop(codecs);
         check_format(id, codec, format)
+    }
+}
+
+impl RemoteRegistry {
+    /// Fetches the schemas `references` bring in, transitively,
+    /// dependencies first, into `out`.
+    fn resolve<'a>(
+        &'a self,
+        references: &'a [Reference],
+        out: &'a mut Vec<Referenced>,
+        depth: usize,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ApiError>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            if depth > MAX_REFERENCE_DEPTH {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidSchema,
+                    format!("references nest deeper than {MAX_REFERENCE_DEPTH} levels"),
+                ));
+            }
+            for reference in references {
+                if out.iter().any(|r| r.name == reference.name) {
+                    continue;
+                }
+                let response = self
+                    .request(
+                        reqwest::Method::GET,
+                        &format!(
+                            "/subjects/{}/versions/{}",
+                            reference.subject, reference.version
+                        ),
+                    )
+                    .send()
+                    .await
+                    .map_err(unreachable)?;
+                let fetched: Fetched = answer(response).await?;
+                self.resolve(&fetched.references, out, depth + 1).await?;
+                out.push(Referenced {
+                    name: reference.name.clone(),
+                    schema: fetched.schema,
+                });
+            }
+            Ok(())
+        })
     }
 }
 
