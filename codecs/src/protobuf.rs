@@ -48,8 +48,10 @@ impl ProtobufCodec {
     }
 }
 
-/// Compiles the text and returns its first message type. Imports resolve to
-/// `references` by their names, then to Google's well-known types.
+/// Compiles the schema and returns its first message type. The schema and
+/// its references are `.proto` text or, as Confluent's serializers register
+/// them, base64 `FileDescriptorProto`s. Imports resolve to `references` by
+/// their names, then to Google's well-known types.
 pub fn compile(schema: &str, references: &[Referenced]) -> Result<MessageDescriptor, CodecError> {
     let invalid = |e: protox::Error| CodecError::InvalidSchema(e.to_string());
     let mut files: HashMap<String, String> = references
@@ -81,10 +83,28 @@ impl protox::file::FileResolver for Sources {
 
     fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
         match self.0.get(name) {
-            Some(text) => protox::file::File::from_source(name, text),
+            Some(text) => match descriptor(text) {
+                Some(mut file) => {
+                    file.name = Some(name.to_string());
+                    Ok(protox::file::File::from_file_descriptor_proto(file))
+                }
+                None => protox::file::File::from_source(name, text),
+            },
             None => Err(protox::Error::file_not_found(name)),
         }
     }
+}
+
+/// A schema in the other form Confluent's registry accepts, and Confluent's
+/// own serializers register: a serialized `FileDescriptorProto` in base64.
+/// `.proto` text never passes for one (it has spaces or `;`).
+fn descriptor(text: &str) -> Option<prost_reflect::prost_types::FileDescriptorProto> {
+    let text = text.trim();
+    if text.is_empty() || text.contains(|c: char| c.is_ascii_whitespace() || c == ';') {
+        return None;
+    }
+    let bytes = base64_simd::STANDARD.decode_to_vec(text).ok()?;
+    prost_reflect::prost_types::FileDescriptorProto::decode(bytes.as_slice()).ok()
 }
 
 impl Codec for ProtobufCodec {
@@ -222,5 +242,57 @@ mod tests {
         );
         let missing = ProtobufCodec::new(order, 4).err().unwrap().to_string();
         assert!(missing.contains("shop/common.proto"), "{missing}");
+    }
+
+    #[test]
+    fn base64_file_descriptors_compile_like_proto_text() {
+        use prost_reflect::prost_types::{
+            field_descriptor_proto::{Label, Type},
+            DescriptorProto, FieldDescriptorProto, FileDescriptorProto,
+        };
+        let field =
+            |name: &str, number, kind: Type, type_name: Option<&str>| FieldDescriptorProto {
+                name: Some(name.into()),
+                number: Some(number),
+                label: Some(Label::Optional as i32),
+                r#type: Some(kind as i32),
+                type_name: type_name.map(String::from),
+                json_name: Some(name.into()),
+                ..Default::default()
+            };
+        let common = FileDescriptorProto {
+            name: Some("common.proto".into()),
+            package: Some("shop".into()),
+            syntax: Some("proto3".into()),
+            message_type: vec![DescriptorProto {
+                name: Some("Money".into()),
+                field: vec![field("cents", 1, Type::Int64, None)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let order = FileDescriptorProto {
+            name: Some("order.proto".into()),
+            package: Some("shop".into()),
+            syntax: Some("proto3".into()),
+            dependency: vec!["common.proto".into()],
+            message_type: vec![DescriptorProto {
+                name: Some("Order".into()),
+                field: vec![field("total", 1, Type::Message, Some(".shop.Money"))],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let b64 = |file: &FileDescriptorProto| {
+            base64_simd::STANDARD.encode_to_string(file.encode_to_vec())
+        };
+        let references = [Referenced {
+            name: "common.proto".into(),
+            schema: b64(&common),
+        }];
+        let codec = ProtobufCodec::with_references(&b64(&order), &references, 1).unwrap();
+        assert_eq!(codec.message().full_name(), "shop.Order");
+        let out = encode(&codec, r#"{"total": {"cents": "5"}}"#).unwrap();
+        assert_eq!(out[6..], [0x0a, 0x02, 0x08, 0x05]);
     }
 }

@@ -161,3 +161,93 @@ def test_protobuf_produced_through_the_gateway_decodes_with_confluents_deseriali
     deserialize = ProtobufDeserializer(order_pb2.Order, {"use.deprecated.format": False})
     value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
     assert value.product_id == 9 and value.name == "ink"
+
+
+def test_avro_and_json_references_registered_with_confluents_client(registry):
+    from confluent_kafka.schema_registry import SchemaReference
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+
+    topic = new_topic()
+    address = json.dumps({"type": "record", "name": "Address", "namespace": "shop",
+                          "fields": [{"name": "city", "type": "string"}]})
+    customer = json.dumps({"type": "record", "name": "Customer", "namespace": "shop",
+                           "fields": [{"name": "name", "type": "string"},
+                                      {"name": "home", "type": "shop.Address"}]})
+    registry.register_schema(f"{topic}-address", Schema(address, "AVRO"))
+    reference = SchemaReference("shop.Address", f"{topic}-address", 1)
+    customer_id = registry.register_schema(f"{topic}-value",
+                                           Schema(customer, "AVRO", [reference]))
+    assert registry.get_referenced_by(f"{topic}-address", 1) == [customer_id]
+    fetched = registry.get_schema(customer_id)
+    assert [(r.name, r.subject, r.version) for r in fetched.references] == \
+        [("shop.Address", f"{topic}-address", 1)]
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.avro.v2+json",
+                          {"value_schema_id": customer_id,
+                           "records": [{"value": {"name": "Ann", "home": {"city": "Delft"}}}]})
+    assert status == 200, answer
+    (message,) = read(topic, 1)
+    value = AvroDeserializer(registry)(message.value(),
+                                        SerializationContext(topic, MessageField.VALUE))
+    assert value == {"name": "Ann", "home": {"city": "Delft"}}
+
+    json_topic = new_topic()
+    city = json.dumps({"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]})
+    person = json.dumps({"type": "object", "title": "Person",
+                         "properties": {"name": {"type": "string"},
+                                        "address": {"$ref": "city.json"}}})
+    registry.register_schema(f"{json_topic}-city", Schema(city, "JSON"))
+    person_id = registry.register_schema(
+        f"{json_topic}-value",
+        Schema(person, "JSON", [SchemaReference("city.json", f"{json_topic}-city", 1)]))
+    status, answer = post(f"/topics/{json_topic}", "application/vnd.kafka.jsonschema.v2+json",
+                          {"value_schema_id": person_id,
+                           "records": [{"value": {"name": "Bo", "address": {"city": "Lyon"}}}]})
+    assert status == 200, answer
+    (message,) = read(json_topic, 1)
+    value = JSONDeserializer(None, schema_registry_client=registry)(
+        message.value(), SerializationContext(json_topic, MessageField.VALUE))
+    assert value == {"name": "Bo", "address": {"city": "Lyon"}}
+
+
+def test_protobuf_imports_registered_by_confluents_serializer(registry, tmp_path):
+    """Confluent's ProtobufSerializer registers a message's imports as
+    references, each as a base64 FileDescriptorProto; the gateway then
+    produces with that schema id and Confluent's deserializer reads it."""
+    import importlib
+    import subprocess
+    import sys
+
+    from confluent_kafka.schema_registry.protobuf import (ProtobufDeserializer,
+                                                          ProtobufSerializer)
+
+    (tmp_path / "money.proto").write_text(
+        'syntax = "proto3";\npackage billing;\n'
+        'message Money {\n  string currency = 1;\n  int64 cents = 2;\n}\n')
+    (tmp_path / "invoice.proto").write_text(
+        'syntax = "proto3";\npackage billing;\nimport "money.proto";\n'
+        'message Invoice {\n  string number = 1;\n  billing.Money total = 2;\n}\n')
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}",
+                    f"--python_out={tmp_path}", str(tmp_path / "money.proto"),
+                    str(tmp_path / "invoice.proto")], check=True)
+    sys.path.insert(0, str(tmp_path))
+    invoice_pb2 = importlib.import_module("invoice_pb2")
+
+    topic = new_topic()
+    serialize = ProtobufSerializer(invoice_pb2.Invoice, registry,
+                                   {"use.deprecated.format": False})
+    framed = serialize(invoice_pb2.Invoice(number="A1"),
+                       SerializationContext(topic, MessageField.VALUE))
+    schema_id = int.from_bytes(framed[1:5], "big")
+    registered = registry.get_schema(schema_id)
+    assert [r.name for r in registered.references] == ["money.proto"]
+
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.protobuf.v2+json",
+                          {"value_schema_id": schema_id,
+                           "records": [{"value": {"number": "B2",
+                                                  "total": {"currency": "EUR", "cents": 250}}}]})
+    assert status == 200, answer
+    (message,) = read(topic, 1)
+    deserialize = ProtobufDeserializer(invoice_pb2.Invoice, {"use.deprecated.format": False})
+    value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
+    assert value.number == "B2" and value.total.currency == "EUR" and value.total.cents == 250
