@@ -302,14 +302,36 @@ async fn json_schema_records_are_validated_and_framed() {
 
     let described = gw.get(&format!("/schemas/ids/{id}")).await.json();
     assert_eq!(described["schemaType"], "JSON");
-    // A second version under the default BACKWARD level is refused in so
-    // many words, not registered unchecked.
-    let v2 = json!({"schemaType": "JSON", "schema": r#"{"type": "object"}"#}).to_string();
+    // Under the default BACKWARD level a second version must read what the
+    // first wrote: narrowing a type is refused, naming where...
+    let subject = format!("/subjects/{t}-value/versions");
+    let narrowed = r#"{"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}, "required": ["id"]}"#;
+    let v2 = json!({"schemaType": "JSON", "schema": narrowed}).to_string();
     let message = gw
-        .post(&format!("/subjects/{t}-value/versions"), SR, v2)
+        .post(&subject, SR, v2.clone())
         .await
         .assert_error(409, 40901);
-    assert!(message.contains("not implemented"), "{message}");
+    assert!(message.contains("/properties/id"), "{message}");
+    let check = gw
+        .post(
+            &format!("/compatibility/subjects/{t}-value/versions/latest?verbose=true"),
+            SR,
+            v2,
+        )
+        .await
+        .json();
+    assert_eq!(check["is_compatible"], false);
+    assert!(check["messages"][0]
+        .as_str()
+        .unwrap()
+        .contains("/properties/id"));
+    // ...widening one is accepted as version 2.
+    let widened = r#"{"type": "object", "properties": {"id": {"type": "number"}, "name": {"type": "string"}}}"#;
+    let v2 = json!({"schemaType": "JSON", "schema": widened}).to_string();
+    let reply = gw.post(&subject, SR, v2).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_ne!(reply.json()["id"].as_u64(), Some(id));
+    assert_eq!(gw.get(&subject).await.json(), json!([1, 2]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

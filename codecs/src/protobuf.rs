@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use prost::Message;
+/// Re-exported for the schema registry's compatibility checks, which walk
+/// the compiled descriptors.
+pub use prost_reflect;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use simd_json::prelude::*;
 
