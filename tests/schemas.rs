@@ -214,6 +214,26 @@ async fn the_registry_api_enforces_compatibility() {
         .post("/subjects/users-value/versions", SR, breaking)
         .await;
     assert_eq!(id3.status, 200, "{}", id3.text);
+
+    // Removing the subject's own level brings back the global BACKWARD:
+    // against every version (v1 has no email, v3 has it without default),
+    // a schema like v1 with a new field and no default is incompatible.
+    let reply = gw
+        .http
+        .delete(format!("{}/config/users-value", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    gw.get("/config/users-value")
+        .await
+        .assert_error(404, 40401);
+    let v4 = json!({"schema": r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}"#}).to_string();
+    let check = gw
+        .post("/compatibility/subjects/users-value/versions", SR, v4)
+        .await
+        .json();
+    assert_eq!(check, json!({"is_compatible": false}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,9 +44,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/config", web::put().to(put_global_config))
         .route("/config/{subject}", web::get().to(get_subject_config))
         .route("/config/{subject}", web::put().to(put_subject_config))
+        .route("/config/{subject}", web::delete().to(delete_subject_config))
         .route(
             "/compatibility/subjects/{subject}/versions/{version}",
             web::post().to(compatibility),
+        )
+        .route(
+            "/compatibility/subjects/{subject}/versions",
+            web::post().to(compatibility_all),
         );
 }
 
@@ -293,6 +298,23 @@ async fn get_subject_config(
     Ok(ok(json!({"compatibilityLevel": level})))
 }
 
+/// Removes a subject's own level; the global one applies again.
+async fn delete_subject_config(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    let level = registry.state().subject_config.get(path.as_str()).copied();
+    let level = level.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::SubjectNotFound,
+            format!("Subject '{path}' does not have subject-level compatibility configured"),
+        )
+    })?;
+    registry.clear_compatibility(&path).await?;
+    Ok(ok(json!({"compatibilityLevel": level})))
+}
+
 #[derive(Deserialize)]
 struct ConfigBody {
     compatibility: Compatibility,
@@ -339,18 +361,48 @@ async fn compatibility(
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
     let (subject, raw) = path.into_inner();
-    let schema = parse_body(&body)?.parsed()?;
     let only = match raw.as_str() {
         "latest" => None,
         _ => Some(find_version(registry, &subject, &raw)?),
     };
+    check_compatibility(registry, &req, &subject, &body, only, false)
+}
+
+/// Checks against every live version, whatever the level's transitivity.
+async fn compatibility_all(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let registry = registry(&state)?;
+    check_compatibility(registry, &req, &path, &body, None, true)
+}
+
+fn check_compatibility(
+    registry: &Registry,
+    req: &actix_web::HttpRequest,
+    subject: &str,
+    body: &[u8],
+    only: Option<SubjectVersion>,
+    all: bool,
+) -> Result<HttpResponse, ApiError> {
+    let schema = parse_body(body)?.parsed()?;
     let state = registry.state();
     state.canonical(&schema)?;
-    let level = state.compatibility(&subject);
-    let result = compatibility::check(&state, &subject, &schema, level, only);
+    let mut level = state.compatibility(subject);
+    if all {
+        level = match level {
+            Compatibility::Backward => Compatibility::BackwardTransitive,
+            Compatibility::Forward => Compatibility::ForwardTransitive,
+            Compatibility::Full => Compatibility::FullTransitive,
+            other => other,
+        };
+    }
+    let result = compatibility::check(&state, subject, &schema, level, only);
     let mut out = json!({"is_compatible": result.is_ok()});
     if let Err(message) = result {
-        if verbose(&req) {
+        if verbose(req) {
             out["messages"] = json!([message]);
         }
     }

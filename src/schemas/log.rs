@@ -207,21 +207,25 @@ impl SchemaLog {
         self.wait_applied(offset + 1).await
     }
 
+    /// Writes a compatibility level, global or for a subject; `None`
+    /// removes a subject's own level (a tombstone, as Confluent writes it).
     pub async fn write_config(
         &self,
         subject: Option<&str>,
-        level: Compatibility,
+        level: Option<Compatibility>,
     ) -> Result<(), ApiError> {
         let key = serde_json::to_vec(&Key::Config {
             subject: subject.map(String::from),
             magic: 0,
         })
         .expect("serializes");
-        let value = serde_json::to_vec(&ConfigValue {
-            compatibility_level: level,
-        })
-        .expect("serializes");
-        let offset = self.write(&key, Some(&value)).await?;
+        let value = level.map(|level| {
+            serde_json::to_vec(&ConfigValue {
+                compatibility_level: level,
+            })
+            .expect("serializes")
+        });
+        let offset = self.write(&key, value.as_deref()).await?;
         self.wait_applied(offset + 1).await
     }
 
@@ -372,6 +376,12 @@ fn apply(state: &mut State, key: &[u8], value: Option<&[u8]>) {
                 }
             }
         }
+        (Key::Config { subject, .. }, None) => match subject {
+            Some(subject) => {
+                state.subject_config.remove(&subject);
+            }
+            None => state.global = None,
+        },
         _ => {}
     }
 }

@@ -530,7 +530,12 @@ impl Registry {
         subject: Option<&str>,
         level: Compatibility,
     ) -> Result<(), ApiError> {
-        self.log.write_config(subject, level).await
+        self.log.write_config(subject, Some(level)).await
+    }
+
+    /// Removes a subject's own compatibility level.
+    pub async fn clear_compatibility(&self, subject: &str) -> Result<(), ApiError> {
+        self.log.write_config(Some(subject), None).await
     }
 }
 
