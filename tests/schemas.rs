@@ -225,9 +225,7 @@ async fn the_registry_api_enforces_compatibility() {
         .await
         .unwrap();
     assert_eq!(reply.status(), 200);
-    gw.get("/config/users-value")
-        .await
-        .assert_error(404, 40401);
+    gw.get("/config/users-value").await.assert_error(404, 40401);
     let v4 = json!({"schema": r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}"#}).to_string();
     let check = gw
         .post("/compatibility/subjects/users-value/versions", SR, v4)
