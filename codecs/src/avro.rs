@@ -13,7 +13,7 @@ use apache_avro::schema::{Name, Schema, UnionSchema};
 use apache_avro::types::Value as Avro;
 use simd_json::prelude::*;
 
-use crate::{type_name, Codec, CodecError, Format, Referenced, Value};
+use crate::{type_name, Codec, CodecError, Format, Path, Referenced, Value};
 
 /// Parses `schema` into a self-contained schema: each named type taken from
 /// `references` (named types, as a Schema Registry reference holds them) is
@@ -379,44 +379,6 @@ impl Codec for AvroCodec {
             out.truncate(start);
         }
         result
-    }
-}
-
-/// Where a value is in the record, built on the stack as the encoder
-/// descends and written out only for an error message.
-enum Path<'a> {
-    Root,
-    Field(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-    Key(&'a Path<'a>, &'a str),
-}
-
-impl Path<'_> {
-    fn render(&self, out: &mut String) {
-        match self {
-            Path::Root => {}
-            Path::Field(parent, name) | Path::Key(parent, name) => {
-                parent.render(out);
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(name);
-            }
-            Path::Index(parent, i) => {
-                parent.render(out);
-                out.push_str(&format!("[{i}]"));
-            }
-        }
-    }
-
-    /// `"<path>: "`, or nothing at the root.
-    fn at(&self) -> String {
-        let mut out = String::new();
-        self.render(&mut out);
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out
     }
 }
 

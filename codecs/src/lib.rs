@@ -176,6 +176,44 @@ pub(crate) fn type_name(value: &Value<'_, '_>) -> &'static str {
     }
 }
 
+/// Where a value is in the record, built on the stack as the encoder
+/// descends and written out only for an error message.
+pub(crate) enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+    Key(&'a Path<'a>, &'a str),
+}
+
+impl Path<'_> {
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Field(parent, name) | Path::Key(parent, name) => {
+                parent.render(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(name);
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                out.push_str(&format!("[{i}]"));
+            }
+        }
+    }
+
+    /// `"<path>: "`, or nothing at the root.
+    pub(crate) fn at(&self) -> String {
+        let mut out = String::new();
+        self.render(&mut out);
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out
+    }
+}
+
 /// Parses `json` and runs `f` on it; for the codecs' tests.
 #[cfg(test)]
 pub(crate) fn with_value<T>(json: &str, f: impl FnOnce(&Value<'_, '_>) -> T) -> T {

@@ -23,9 +23,14 @@ use crate::{Codec, CodecError, Format, Referenced, Value};
 /// is likely to use).
 const FILE: &str = "__kafka_gateway__/schema.proto";
 
+mod direct;
+
 pub struct ProtobufCodec {
     id: u32,
     message: MessageDescriptor,
+    /// The direct path from the JSON tape to the wire format, unless the
+    /// message reaches Google's well-known types.
+    plan: Option<direct::Plan>,
 }
 
 impl ProtobufCodec {
@@ -42,7 +47,8 @@ impl ProtobufCodec {
         id: u32,
     ) -> Result<ProtobufCodec, CodecError> {
         let message = compile(schema, references)?;
-        Ok(ProtobufCodec { id, message })
+        let plan = direct::Plan::new(&message);
+        Ok(ProtobufCodec { id, message, plan })
     }
 
     /// The message type records are encoded as.
@@ -116,19 +122,34 @@ impl Codec for ProtobufCodec {
     }
 
     fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        // prost-reflect reads the protobuf JSON mapping through serde: write
-        // the value back as JSON text for it (the schema path only).
+        let start = out.len();
+        out.push(0);
+        out.extend_from_slice(&self.id.to_be_bytes());
+        // Message-index path [0]: the file's first message.
+        out.push(0);
+        let result = match &self.plan {
+            Some(plan) => plan.encode(value, out),
+            None => self.encode_general(value, out),
+        };
+        result.map_err(|e| {
+            out.truncate(start);
+            CodecError::InvalidData(format!("{}: {e}", self.message.full_name()))
+        })
+    }
+}
+
+impl ProtobufCodec {
+    /// Through prost-reflect, which reads the JSON mapping (well-known
+    /// types included) with serde: the value is written back as JSON text
+    /// for it.
+    fn encode_general(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let mut json = Vec::with_capacity(256);
         value
             .write(&mut json)
             .map_err(|e| CodecError::InvalidData(e.to_string()))?;
         let mut deserializer = serde_json::Deserializer::from_slice(&json);
         let message = DynamicMessage::deserialize(self.message.clone(), &mut deserializer)
-            .map_err(|e| CodecError::InvalidData(format!("{}: {e}", self.message.full_name())))?;
-        out.push(0);
-        out.extend_from_slice(&self.id.to_be_bytes());
-        // Message-index path [0]: the file's first message.
-        out.push(0);
+            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
         message
             .encode(out)
             .map_err(|e| CodecError::InvalidData(e.to_string()))
@@ -297,5 +318,80 @@ mod tests {
         assert_eq!(codec.message().full_name(), "shop.Order");
         let out = encode(&codec, r#"{"total": {"cents": "5"}}"#).unwrap();
         assert_eq!(out[6..], [0x0a, 0x02, 0x08, 0x05]);
+    }
+
+    const EVERYTHING: &str = r#"syntax = "proto3"; package all;
+        message Everything {
+            double d = 1; float f = 2; int32 i32 = 3; int64 i64 = 4; uint32 u32 = 5;
+            uint64 u64 = 6; sint32 s32 = 7; sint64 s64 = 8; fixed32 fx32 = 9;
+            fixed64 fx64 = 10; sfixed32 sf32 = 11; sfixed64 sf64 = 12; bool b = 13;
+            string s = 14; bytes raw = 15; Color color = 16; Inner inner = 17;
+            repeated int32 packed = 18; repeated string names = 19;
+            repeated Inner inners = 20; map<string, int32> counts = 21;
+            map<int64, Inner> by_id = 22; map<bool, string> flags = 23;
+            oneof choice { string text = 24; Inner other = 25; }
+            optional int32 maybe = 26; int32 zero = 27; repeated Color colors = 28;
+            Everything next = 29;
+        }
+        message Inner { string name = 1; repeated sint64 values = 2; }
+        enum Color { RED = 0; GREEN = 1; BLUE = 2; }"#;
+
+    #[test]
+    fn the_direct_path_writes_what_prost_reflect_writes() {
+        let codec = ProtobufCodec::new(EVERYTHING, 1).unwrap();
+        assert!(codec.plan.is_some(), "no well-known types: the direct path");
+        let cases = [
+            r#"{"d": 1.5, "f": -2.25, "i32": -7, "i64": "-9000000000", "u32": 4000000000,
+                "u64": "18446744073709551615", "s32": -3, "s64": -4000000000, "fx32": 7,
+                "fx64": "8", "sf32": -9, "sf64": -10, "b": true, "s": "héllo",
+                "raw": "AAH/", "color": "BLUE", "inner": {"name": "x", "values": [-1, 2]},
+                "packed": [1, -2, 300], "names": ["a", "b"], "inners": [{"name": "y"}, {}],
+                "counts": {"a": 1, "b": 0}, "byId": {"-5": {"name": "z"}}, "flags": {"true": "t"},
+                "text": "chosen", "maybe": 0, "zero": 0, "colors": ["GREEN", 2, "RED"],
+                "next": {"i32": 1, "next": {"s": "deep"}}}"#,
+            r#"{"other": {"name": "o"}, "d": "Infinity", "f": 1e10, "i32": 5.0, "color": 1,
+                "by_id": {}, "inner": null, "packed": [], "b": false, "s": ""}"#,
+            r#"{}"#,
+        ];
+        for json in cases {
+            let direct = encode(&codec, json).unwrap();
+            let general = crate::with_value(json, |v| {
+                let mut out = Vec::new();
+                codec.encode_general(v, &mut out).map(|()| out)
+            })
+            .unwrap();
+            let decode =
+                |bytes: &[u8]| DynamicMessage::decode(codec.message.clone(), bytes).unwrap();
+            assert_eq!(decode(&direct[6..]), decode(&general), "{json}");
+            assert_eq!(direct.len() - 6, general.len(), "same size: {json}");
+        }
+    }
+
+    #[test]
+    fn the_direct_path_refuses_what_does_not_fit() {
+        let codec = ProtobufCodec::new(EVERYTHING, 1).unwrap();
+        for (json, expected) in [
+            (r#"{"nope": 1}"#, "no field \"nope\""),
+            (r#"{"i32": 3000000000}"#, "i32: 3000000000 is out of range"),
+            (r#"{"u32": -1}"#, "out of range"),
+            (r#"{"i32": 1.5}"#, "i32: expected an integer"),
+            (r#"{"color": "PINK"}"#, "not a value of enum all.Color"),
+            (r#"{"text": "a", "other": {}}"#, "oneof choice"),
+            (r#"{"raw": "***"}"#, "raw: not base64"),
+            (r#"{"inners": [{"values": ["x"]}]}"#, "inners[0].values[0]"),
+            (r#"{"byId": {"one": {}}}"#, "not a valid map key"),
+            (
+                r#"{"next": {"next": {"b": "yes"}}}"#,
+                "next.next.b: expected a boolean",
+            ),
+        ] {
+            let mut out = vec![7];
+            let err = crate::with_value(json, |v| codec.encode(v, &mut out))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+            assert!(err.starts_with("all.Everything: "), "{err}");
+            assert_eq!(out, [7], "nothing left behind");
+        }
     }
 }
