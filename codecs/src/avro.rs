@@ -707,12 +707,13 @@ mod tests {
         let out = encode(
             &codec,
             r#"{"b": true, "i": -2147483648, "l": 9223372036854775807, "f": 1.5, "d": -0.25,
-                "s": "héllo", "m": {"a": 1, "b": -1}, "e": {}, "fx": "\u0001\u0002\u00ff\u0000",
+                "s": "héllo", "m": {"a": -1}, "e": {}, "fx": "\u0001\u0002\u00ff\u0000",
                 "dec": "\u0004\u00d2", "decf": "\u00ff\u0038", "u": "123e4567-e89b-12d3-a456-426614174000",
                 "day": 20000, "tm": 1000, "arr": [null, {"double": 2.5}, {"Four": "abcd"}]}"#,
         )
         .unwrap();
         let datum = from_avro_datum(codec.schema(), &mut &out[5..], None).unwrap();
+        // (One map entry: apache-avro writes maps in hash order.)
         let again = apache_avro::to_avro_datum(codec.schema(), datum.clone()).unwrap();
         assert_eq!(out[5..], again[..], "{datum:?}");
         let Avro::Record(fields) = datum else {
