@@ -287,15 +287,19 @@ async fn get_subject_config(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let registry = registry(&state)?;
-    let level = registry.state().subject_config.get(path.as_str()).copied();
-    let level = level.ok_or_else(|| {
+    let level = subject_level(registry(&state)?, &path)?;
+    Ok(ok(json!({"compatibilityLevel": level})))
+}
+
+/// The subject's own level, if it has one.
+fn subject_level(registry: &Registry, subject: &str) -> Result<Compatibility, ApiError> {
+    let level = registry.state().subject_config.get(subject).copied();
+    level.ok_or_else(|| {
         ApiError::new(
             ErrorCode::SubjectNotFound,
-            format!("Subject '{path}' does not have subject-level compatibility configured"),
+            format!("Subject '{subject}' does not have subject-level compatibility configured"),
         )
-    })?;
-    Ok(ok(json!({"compatibilityLevel": level})))
+    })
 }
 
 /// Removes a subject's own level; the global one applies again.
@@ -304,13 +308,7 @@ async fn delete_subject_config(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
-    let level = registry.state().subject_config.get(path.as_str()).copied();
-    let level = level.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::SubjectNotFound,
-            format!("Subject '{path}' does not have subject-level compatibility configured"),
-        )
-    })?;
+    let level = subject_level(registry, &path)?;
     registry.clear_compatibility(&path).await?;
     Ok(ok(json!({"compatibilityLevel": level})))
 }
@@ -402,17 +400,18 @@ fn check_compatibility(
     let result = compatibility::check(&state, subject, &schema, level, only);
     let mut out = json!({"is_compatible": result.is_ok()});
     if let Err(message) = result {
-        if verbose(req) {
+        if flag(req, "verbose") {
             out["messages"] = json!([message]);
         }
     }
     Ok(ok(out))
 }
 
-fn verbose(req: &actix_web::HttpRequest) -> bool {
+/// Whether the query sets `name=true`.
+fn flag(req: &actix_web::HttpRequest, name: &str) -> bool {
     req.query_string()
         .split('&')
-        .any(|pair| pair == "verbose=true")
+        .any(|pair| pair.split_once('=') == Some((name, "true")))
 }
 
 async fn referenced_by(
@@ -427,19 +426,13 @@ async fn referenced_by(
         .referenced_by(&subject, v.version, false)))
 }
 
-fn permanent(req: &actix_web::HttpRequest) -> bool {
-    req.query_string()
-        .split('&')
-        .any(|pair| pair == "permanent=true")
-}
-
 async fn delete_subject(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let deleted = registry(&state)?
-        .delete(&path, None, permanent(&req))
+        .delete(&path, None, flag(&req, "permanent"))
         .await?;
     Ok(ok(deleted))
 }
@@ -462,7 +455,7 @@ async fn delete_version(
         )
     })?;
     let deleted = registry
-        .delete(&subject, Some(number), permanent(&req))
+        .delete(&subject, Some(number), flag(&req, "permanent"))
         .await?;
     Ok(ok(deleted[0]))
 }

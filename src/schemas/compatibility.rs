@@ -71,44 +71,40 @@ pub fn check(
             ));
         }
         let old_resolved = state.resolve(&old.references).map_err(|e| e.message)?;
-        let result = match new.schema_type {
-            SchemaType::Avro => avro(
-                &old.text,
-                &old_resolved,
-                &new.text,
-                &new_resolved,
-                direction,
-            ),
-            SchemaType::Protobuf => protobuf(
-                &old.text,
-                &old_resolved,
-                &new.text,
-                &new_resolved,
-                direction,
-            ),
-            SchemaType::Json => json(
-                &old.text,
-                &old_resolved,
-                &new.text,
-                &new_resolved,
-                direction,
-            ),
+        let checker = match new.schema_type {
+            SchemaType::Avro => avro,
+            SchemaType::Protobuf => protobuf,
+            SchemaType::Json => json,
         };
+        let result = checker(
+            Side {
+                text: &old.text,
+                references: &old_resolved,
+            },
+            Side {
+                text: &new.text,
+                references: &new_resolved,
+            },
+            direction,
+        );
         result.map_err(|e| format!("incompatible with version {}: {e}", v.version))?;
     }
     Ok(())
 }
 
-fn avro(
-    old: &str,
-    old_references: &[gateway_codecs::Referenced],
-    new: &str,
-    new_references: &[gateway_codecs::Referenced],
-    direction: Direction,
-) -> Result<(), String> {
+/// A schema to compare: its text and its resolved references.
+#[derive(Clone, Copy)]
+struct Side<'a> {
+    text: &'a str,
+    references: &'a [gateway_codecs::Referenced],
+}
+
+fn avro(old: Side<'_>, new: Side<'_>, direction: Direction) -> Result<(), String> {
     use apache_avro::schema_compatibility::SchemaCompatibility as C;
-    let old = gateway_codecs::avro::parse(old, old_references).map_err(|e| e.to_string())?;
-    let new = gateway_codecs::avro::parse(new, new_references).map_err(|e| e.to_string())?;
+    let parse = |side: Side<'_>| {
+        gateway_codecs::avro::parse(side.text, side.references).map_err(|e| e.to_string())
+    };
+    let (old, new) = (parse(old)?, parse(new)?);
     let result = match direction {
         Direction::Backward => C::can_read(&old, &new),
         Direction::Forward => C::can_read(&new, &old),
@@ -133,18 +129,11 @@ fn directed<T>(
     Ok(())
 }
 
-fn protobuf(
-    old: &str,
-    old_references: &[gateway_codecs::Referenced],
-    new: &str,
-    new_references: &[gateway_codecs::Referenced],
-    direction: Direction,
-) -> Result<(), String> {
-    let compile = |text, references| {
-        gateway_codecs::protobuf::compile(text, references).map_err(|e| e.to_string())
+fn protobuf(old: Side<'_>, new: Side<'_>, direction: Direction) -> Result<(), String> {
+    let compile = |side: Side<'_>| {
+        gateway_codecs::protobuf::compile(side.text, side.references).map_err(|e| e.to_string())
     };
-    let old = compile(old, old_references)?;
-    let new = compile(new, new_references)?;
+    let (old, new) = (compile(old)?, compile(new)?);
     directed(&old, &new, direction, |writer, reader| {
         proto_message(writer, reader, &mut Vec::new())
     })
@@ -282,24 +271,17 @@ fn kind_name(kind: &prost_reflect::Kind) -> String {
     }
 }
 
-fn json(
-    old: &str,
-    old_references: &[gateway_codecs::Referenced],
-    new: &str,
-    new_references: &[gateway_codecs::Referenced],
-    direction: Direction,
-) -> Result<(), String> {
+fn json(old: Side<'_>, new: Side<'_>, direction: Direction) -> Result<(), String> {
     let parse =
         |text: &str| serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string());
-    let documents = |root: serde_json::Value, references: &[gateway_codecs::Referenced]| {
-        let mut docs = vec![(String::new(), root)];
-        for r in references {
+    let documents = |side: Side<'_>| {
+        let mut docs = vec![(String::new(), parse(side.text)?)];
+        for r in side.references {
             docs.push((r.name.clone(), parse(&r.schema)?));
         }
         Ok::<_, String>(docs)
     };
-    let old = documents(parse(old)?, old_references)?;
-    let new = documents(parse(new)?, new_references)?;
+    let (old, new) = (documents(old)?, documents(new)?);
     directed(&old, &new, direction, |writer, reader| {
         let mut check = JsonCheck {
             writer,
@@ -318,8 +300,8 @@ struct JsonCheck<'a> {
     depth: usize,
 }
 
-/// Keywords that do not constrain documents, or that the checker handles.
-const JSON_NOT_CONSTRAINTS: &[&str] = &[
+/// Keywords that do not constrain documents.
+const JSON_ANNOTATIONS: &[&str] = &[
     "$schema",
     "$id",
     "id",
@@ -331,9 +313,14 @@ const JSON_NOT_CONSTRAINTS: &[&str] = &[
     "readOnly",
     "writeOnly",
     "deprecated",
-    "format",
     "definitions",
     "$defs",
+];
+
+/// Keywords the checker reasons about (`format` is an annotation unless a
+/// validator is told otherwise).
+const JSON_CHECKED: &[&str] = &[
+    "format",
     "type",
     "properties",
     "required",
@@ -384,7 +371,9 @@ impl JsonCheck<'_> {
         path: &str,
     ) -> Result<(), String> {
         const MAX_DEPTH: usize = 64;
-        if writer == reader && wdoc == 0 && rdoc == 0 {
+        // The same schema accepts the same documents, unless it refers
+        // elsewhere (where the two sides may differ).
+        if writer == reader && !writer.to_string().contains("$ref") {
             return Ok(());
         }
         self.depth += 1;
@@ -547,7 +536,7 @@ impl JsonCheck<'_> {
         }
         // Everything else must stay as it was.
         for (key, value) in r {
-            if JSON_NOT_CONSTRAINTS.contains(&key.as_str()) {
+            if JSON_ANNOTATIONS.contains(&key.as_str()) || JSON_CHECKED.contains(&key.as_str()) {
                 continue;
             }
             if w.get(key) != Some(value) {
@@ -639,22 +628,7 @@ fn is_schema(v: &serde_json::Value) -> bool {
 
 /// Whether a schema object rejects anything.
 fn constrains(o: &serde_json::Map<String, serde_json::Value>) -> bool {
-    const ANNOTATIONS: &[&str] = &[
-        "$schema",
-        "$id",
-        "id",
-        "$comment",
-        "title",
-        "description",
-        "default",
-        "examples",
-        "readOnly",
-        "writeOnly",
-        "deprecated",
-        "definitions",
-        "$defs",
-    ];
-    o.keys().any(|k| !ANNOTATIONS.contains(&k.as_str()))
+    o.keys().any(|k| !JSON_ANNOTATIONS.contains(&k.as_str()))
 }
 
 fn constrains_value(v: &serde_json::Value) -> bool {
