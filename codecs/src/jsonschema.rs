@@ -77,24 +77,56 @@ impl Codec for JsonSchemaCodec {
     }
 
     fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        // The validator works on serde_json values: built from the tape.
+        // `is_valid` stops at the first failure and builds no error; the
+        // error is built only for a record that fails.
+        let instance = to_serde(value);
+        if !self.validator.is_valid(&instance) {
+            let message = match self.validator.validate(&instance) {
+                Err(e) => {
+                    let path = e.instance_path().to_string();
+                    let at = if path.is_empty() { "/" } else { path.as_str() };
+                    format!("at {at}: {e}")
+                }
+                Ok(()) => "the value does not fit the schema".to_string(),
+            };
+            return Err(CodecError::InvalidData(message));
+        }
         let start = out.len();
         out.push(0);
         out.extend_from_slice(&self.id.to_be_bytes());
-        let json_start = out.len();
-        value
-            .write(out)
-            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
-        // The validator works on serde_json values: a second parse, of the
-        // record only.
-        let instance: serde_json::Value = serde_json::from_slice(&out[json_start..])
-            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
-        if let Err(e) = self.validator.validate(&instance) {
+        if let Err(e) = value.write(out) {
             out.truncate(start);
-            let path = e.instance_path().to_string();
-            let at = if path.is_empty() { "/" } else { path.as_str() };
-            return Err(CodecError::InvalidData(format!("at {at}: {e}")));
+            return Err(CodecError::InvalidData(e.to_string()));
         }
         Ok(())
+    }
+}
+
+/// The tape value as a `serde_json::Value`, for the validator.
+fn to_serde(value: &Value<'_, '_>) -> serde_json::Value {
+    use serde_json::Value as J;
+    if let Some(text) = value.as_str() {
+        J::String(text.to_string())
+    } else if let Some(object) = value.as_object() {
+        J::Object(
+            object
+                .iter()
+                .map(|(k, v)| (k.to_string(), to_serde(&v)))
+                .collect(),
+        )
+    } else if let Some(array) = value.as_array() {
+        J::Array(array.iter().map(|v| to_serde(&v)).collect())
+    } else if let Some(b) = value.as_bool() {
+        J::Bool(b)
+    } else if let Some(i) = value.as_i64() {
+        J::from(i)
+    } else if let Some(u) = value.as_u64() {
+        J::from(u)
+    } else if let Some(f) = value.as_f64() {
+        serde_json::Number::from_f64(f).map_or(J::Null, J::Number)
+    } else {
+        J::Null
     }
 }
 
