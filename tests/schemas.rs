@@ -498,11 +498,44 @@ async fn an_external_registry_is_used_when_configured() {
     .assert_error(409, 40901);
     b.get("/subjects").await.assert_error(404, 404);
 
-    let stored = read_all(&a.bootstrap, &t, 1, 2).await;
+    // A schema with references in the external registry: b fetches them
+    // (transitively) to build its codec.
+    let city =
+        r#"{"type": "enum", "name": "City", "namespace": "geo", "symbols": ["DELFT", "LYON"]}"#;
+    let place = r#"{"type": "record", "name": "Place", "namespace": "geo", "fields": [{"name": "city", "type": "City"}]}"#;
+    let visit = r#"{"type": "record", "name": "Visit", "namespace": "geo", "fields": [{"name": "at", "type": "Place"}]}"#;
+    register(&a, "geo-city", json!({"schema": city})).await;
+    register(
+        &a,
+        "geo-place",
+        json!({"schema": place, "references": [{"name": "geo.City", "subject": "geo-city", "version": 1}]}),
+    )
+    .await;
+    let visit_id = register(
+        &a,
+        "geo-visit",
+        json!({"schema": visit, "references": [{"name": "geo.Place", "subject": "geo-place", "version": 1}]}),
+    )
+    .await;
+    let reply = b
+        .post(
+            &format!("/topics/{t}"),
+            AVRO,
+            json!({"value_schema_id": visit_id, "records": [{"value": {"at": {"city": "LYON"}}}]})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    let stored = read_all(&a.bootstrap, &t, 1, 3).await;
     assert_eq!(
         decode(&a, stored[1].value.as_ref().unwrap()).await,
         Avro::Record(vec![("name".into(), Avro::String("by id".into()))])
     );
+    let bytes = stored[2].value.as_ref().unwrap();
+    assert_eq!(&bytes[1..5], &(visit_id as u32).to_be_bytes());
+    // Avro binary: the record's one field, a record whose enum is index 1.
+    assert_eq!(&bytes[5..], &[2]);
 }
 
 /// Registers `body` under `subject`; returns the id.
