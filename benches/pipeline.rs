@@ -23,7 +23,7 @@ impl Sink for NullSink {
         _: Option<&Deadline<'_>>,
     ) -> Result<(), usize> {
         for index in from..batch.records.len() {
-            pending.slot(index).delivered(0, index as i64);
+            pending.slot(index).delivered(0, index as i64, None);
         }
         Ok(())
     }
@@ -36,11 +36,11 @@ fn batch(records: usize) -> RecordBatch {
         data: vec![7; records * 250],
         records: (0..records as u32)
             .map(|i| RecordRef {
-                partition: None,
-                key: None,
                 value: Some(i * 250..(i + 1) * 250),
+                ..RecordRef::default()
             })
             .collect(),
+        headers: Vec::new(),
     }
 }
 

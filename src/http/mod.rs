@@ -36,6 +36,26 @@ pub struct AppState {
     pub metrics: &'static Metrics,
 }
 
+impl AppState {
+    /// The Schema Registry produce requests use: the external one when
+    /// configured, else the embedded one (if it is running).
+    pub fn schema_registry(&self) -> Result<crate::schemas::Schemas<'_>, ApiError> {
+        use crate::schemas::Schemas;
+        if let Some(remote) = self.remote_schemas.as_deref() {
+            return Ok(Schemas::Remote(remote));
+        }
+        self.schemas
+            .as_deref()
+            .map(Schemas::Embedded)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::SchemaRegistryLookup,
+                    "the schema registry is not available",
+                )
+            })
+    }
+}
+
 /// Registers every route on an actix `App`. A known path with an unknown
 /// method answers the JSON 405 envelope.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -276,6 +276,7 @@ fn encode_records(
         topic,
         data: Vec::with_capacity(body_len),
         records: Vec::with_capacity(records.len()),
+        headers: Vec::new(),
     };
     for (i, record) in records.iter().enumerate() {
         let Some(record) = record.as_object() else {
@@ -302,6 +303,7 @@ fn encode_records(
             partition,
             key,
             value,
+            ..RecordRef::default()
         });
     }
     Ok(batch)
@@ -385,7 +387,9 @@ struct OffsetEntry {
 impl From<Outcome> for OffsetEntry {
     fn from(outcome: Outcome) -> OffsetEntry {
         match outcome {
-            Outcome::Delivered { partition, offset } => OffsetEntry {
+            Outcome::Delivered {
+                partition, offset, ..
+            } => OffsetEntry {
                 partition: Some(partition),
                 // acks=0 gives no offset.
                 offset: (offset >= 0).then_some(offset),
@@ -503,37 +507,19 @@ async fn resolve_schema<'a>(
         _ => ApiError::new(ErrorCode::SchemaRegistryLookup, e.message),
     };
     let subject = format!("{topic}-{part}");
-    let (id, codec) = if let Some(remote) = state.remote_schemas.as_deref() {
-        let id = match (id, schema) {
-            (Some(id), _) => id,
-            (None, Some(text)) => remote
+    let schemas = state.schema_registry()?;
+    let id = match (id, schema) {
+        (Some(id), _) => id,
+        (None, Some(text)) => {
+            schemas
                 .register(&subject, &text, schema_type(format))
                 .await
-                .map_err(lookup)?,
-            (None, None) => unreachable!("checked above"),
-        };
-        (id, remote.codec(id, format).await.map_err(lookup)?)
-    } else {
-        let registry = state.schemas.as_deref().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::SchemaRegistryLookup,
-                "the schema registry is not available",
-            )
-        })?;
-        let id = match (id, schema) {
-            (Some(id), _) => id,
-            (None, Some(text)) => {
-                let submitted = crate::schemas::Submitted::plain(schema_type(format), text);
-                registry
-                    .register(&subject, &submitted)
-                    .await
-                    .map_err(lookup)?
-                    .id
-            }
-            (None, None) => unreachable!("checked above"),
-        };
-        (id, registry.codec(id, format).await.map_err(lookup)?)
+                .map_err(lookup)?
+                .0
+        }
+        (None, None) => unreachable!("checked above"),
     };
+    let codec = schemas.codec(id, Some(format)).await.map_err(lookup)?;
     Ok(Some(Resolved {
         codec: ResolvedCodec::Schema(codec),
         id: Some(id),

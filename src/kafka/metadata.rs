@@ -53,6 +53,8 @@ pub struct MetadataCache {
     /// One broker lookup at a time: a burst of requests for a topic not yet
     /// cached makes one metadata request, not one each.
     lookup: tokio::sync::Mutex<()>,
+    /// The cluster's id, once known (it does not change).
+    cluster_id: tokio::sync::OnceCell<String>,
 }
 
 impl MetadataCache {
@@ -64,7 +66,25 @@ impl MetadataCache {
             missing: Mutex::new(HashMap::new()),
             unreachable_until: Mutex::new(None),
             lookup: tokio::sync::Mutex::new(()),
+            cluster_id: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The Kafka cluster's id, as v3 paths name the cluster.
+    pub async fn cluster_id(self: &Arc<Self>) -> Result<String, ApiError> {
+        let id = self
+            .cluster_id
+            .get_or_try_init(|| {
+                let this = Arc::clone(self);
+                blocking(move || {
+                    this.producer
+                        .client()
+                        .fetch_cluster_id(this.timeout)
+                        .ok_or_else(|| unreachable_broker("the cluster did not give its id"))
+                })
+            })
+            .await?;
+        Ok(id.clone())
     }
 
     fn cached(&self, name: &str) -> Option<Result<Arc<TopicInfo>, ApiError>> {

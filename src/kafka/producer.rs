@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message};
 use serde::Deserialize;
@@ -36,7 +37,11 @@ impl ProducerContext for GatewayContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, slot: Box<Slot>) {
         match result {
-            Ok(message) => slot.delivered(message.partition(), message.offset()),
+            Ok(message) => slot.delivered(
+                message.partition(),
+                message.offset(),
+                message.timestamp().to_millis(),
+            ),
             Err((err, _)) => slot.failed(err),
         }
     }
@@ -121,6 +126,21 @@ impl Sink for KafkaProducer {
             }
             if let Some(value) = part(&record.value) {
                 out = out.payload(value);
+            }
+            if let Some(timestamp) = record.timestamp {
+                out = out.timestamp(timestamp);
+            }
+            if !record.headers.is_empty() {
+                let range = record.headers.start as usize..record.headers.end as usize;
+                let mut headers = OwnedHeaders::new_with_capacity(range.len());
+                for header in &batch.headers[range] {
+                    let name = part(&Some(header.name.clone())).unwrap_or_default();
+                    headers = headers.insert(Header {
+                        key: std::str::from_utf8(name).unwrap_or_default(),
+                        value: part(&header.value),
+                    });
+                }
+                out = out.headers(headers);
             }
             loop {
                 match self.send(out) {

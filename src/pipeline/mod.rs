@@ -82,21 +82,35 @@ pub enum Mode {
     Direct,
 }
 
-/// One request's records, ready for Kafka. Keys and values of all records
-/// live back to back in `data`: one allocation per request.
+/// One request's records, ready for Kafka. Keys, values and header bytes
+/// of all records live back to back in `data`: one allocation per request.
 #[derive(Debug, Default)]
 pub struct RecordBatch {
     pub topic: String,
     pub data: Vec<u8>,
     pub records: Vec<RecordRef>,
+    /// Every record's headers, in order; a record names its run.
+    pub headers: Vec<HeaderRef>,
 }
 
 /// Where one record's parts are in [`RecordBatch::data`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RecordRef {
     /// Target partition, or `None` for the partitioner to choose.
     pub partition: Option<i32>,
     pub key: Option<Range<u32>>,
+    pub value: Option<Range<u32>>,
+    /// This record's headers in [`RecordBatch::headers`] (empty: none).
+    pub headers: Range<u32>,
+    /// Milliseconds since the epoch; `None` for the time of sending.
+    pub timestamp: Option<i64>,
+}
+
+/// One header: its name and value (`None`: a null value) in
+/// [`RecordBatch::data`]; the name is UTF-8.
+#[derive(Debug, Clone)]
+pub struct HeaderRef {
+    pub name: Range<u32>,
     pub value: Option<Range<u32>>,
 }
 
@@ -107,6 +121,8 @@ pub enum Outcome {
     Delivered {
         partition: i32,
         offset: i64,
+        /// The record's timestamp as Kafka keeps it, if known.
+        timestamp: Option<i64>,
     },
     Failed {
         code: ErrorCode,
@@ -195,9 +211,15 @@ pub struct Slot {
 }
 
 impl Slot {
-    pub fn delivered(self, partition: i32, offset: i64) {
-        self.pending
-            .settle(self.index, Outcome::Delivered { partition, offset });
+    pub fn delivered(self, partition: i32, offset: i64, timestamp: Option<i64>) {
+        self.pending.settle(
+            self.index,
+            Outcome::Delivered {
+                partition,
+                offset,
+                timestamp,
+            },
+        );
     }
 
     pub fn failed(self, err: &KafkaError) {
@@ -597,7 +619,7 @@ mod tests {
                     }
                 }
                 self.log.lock().push(id);
-                pending.slot(index).delivered(0, index as i64);
+                pending.slot(index).delivered(0, index as i64, None);
             }
             Ok(())
         }
@@ -608,14 +630,8 @@ mod tests {
         RecordBatch {
             topic: name.into(),
             data: Vec::new(),
-            records: vec![
-                RecordRef {
-                    partition: None,
-                    key: None,
-                    value: None
-                };
-                records
-            ],
+            records: vec![RecordRef::default(); records],
+            headers: Vec::new(),
         }
     }
 

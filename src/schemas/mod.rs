@@ -441,8 +441,8 @@ impl Registry {
     }
 
     /// The codec for schema `id`, built once, if the schema encodes
-    /// `format`.
-    pub async fn codec(&self, id: u32, format: Format) -> Result<Arc<dyn Codec>, ApiError> {
+    /// `format` (any format for `None`).
+    pub async fn codec(&self, id: u32, format: Option<Format>) -> Result<Arc<dyn Codec>, ApiError> {
         if let Some(codec) = self.codecs.read().get(&id) {
             return check_format(id, Arc::clone(codec), format);
         }
@@ -539,6 +539,78 @@ impl Registry {
     }
 }
 
+/// The registry produce requests use: the embedded one, or an external one
+/// (`schema_registry.url`).
+#[derive(Clone, Copy)]
+pub enum Schemas<'a> {
+    Embedded(&'a Registry),
+    Remote(&'a remote::RemoteRegistry),
+}
+
+impl Schemas<'_> {
+    /// The codec for schema `id`, if it encodes `format` (any for `None`).
+    pub async fn codec(&self, id: u32, format: Option<Format>) -> Result<Arc<dyn Codec>, ApiError> {
+        match self {
+            Schemas::Embedded(r) => r.codec(id, format).await,
+            Schemas::Remote(r) => r.codec(id, format).await,
+        }
+    }
+
+    /// Registers (or finds) a schema without references under `subject`:
+    /// its id, and its version where known.
+    pub async fn register(
+        &self,
+        subject: &str,
+        text: &str,
+        schema_type: SchemaType,
+    ) -> Result<(u32, Option<u32>), ApiError> {
+        match self {
+            Schemas::Embedded(r) => {
+                let registered = r
+                    .register(subject, &Submitted::plain(schema_type, text))
+                    .await?;
+                Ok((registered.id, Some(registered.version)))
+            }
+            Schemas::Remote(r) => Ok((r.register(subject, text, schema_type).await?, None)),
+        }
+    }
+
+    /// The id and version of `subject`'s `version` (the latest for `None`).
+    pub async fn version(
+        &self,
+        subject: &str,
+        version: Option<u32>,
+    ) -> Result<(u32, u32), ApiError> {
+        match self {
+            Schemas::Embedded(r) => {
+                let found = {
+                    let state = r.state();
+                    let versions = state.live_versions(subject);
+                    match version {
+                        None => versions.last().copied(),
+                        Some(n) => versions.iter().find(|v| v.version == n).copied(),
+                    }
+                };
+                match found {
+                    Some(v) => Ok((v.id, v.version)),
+                    None if r.state().live_versions(subject).is_empty() => Err(ApiError::new(
+                        ErrorCode::SubjectNotFound,
+                        format!("Subject '{subject}' not found."),
+                    )),
+                    None => Err(ApiError::new(
+                        ErrorCode::VersionNotFound,
+                        format!(
+                            "Version {} of subject '{subject}' not found.",
+                            version.unwrap_or(0)
+                        ),
+                    )),
+                }
+            }
+            Schemas::Remote(r) => r.version(subject, version).await,
+        }
+    }
+}
+
 /// Compiles a schema, with its resolved references, into its codec.
 pub(crate) fn build_codec(
     id: u32,
@@ -565,8 +637,11 @@ pub(crate) fn build_codec(
 pub(crate) fn check_format(
     id: u32,
     codec: Arc<dyn Codec>,
-    format: Format,
+    format: Option<Format>,
 ) -> Result<Arc<dyn Codec>, ApiError> {
+    let Some(format) = format else {
+        return Ok(codec);
+    };
     if codec.format() == format {
         Ok(codec)
     } else {

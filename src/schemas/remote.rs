@@ -34,6 +34,12 @@ struct Registered {
 }
 
 #[derive(Deserialize)]
+struct Versioned {
+    id: u32,
+    version: u32,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Fetched {
     schema: String,
@@ -116,7 +122,7 @@ impl RemoteRegistry {
     }
 
     /// The codec for schema `id`, fetched and built once.
-    pub async fn codec(&self, id: u32, format: Format) -> Result<Arc<dyn Codec>, ApiError> {
+    pub async fn codec(&self, id: u32, format: Option<Format>) -> Result<Arc<dyn Codec>, ApiError> {
         if let Some(codec) = self.codecs.read().get(&id) {
             return check_format(id, Arc::clone(codec), format);
         }
@@ -141,6 +147,25 @@ impl RemoteRegistry {
 }
 
 impl RemoteRegistry {
+    /// The id and version of `subject`'s `version` (the latest for `None`).
+    pub async fn version(
+        &self,
+        subject: &str,
+        version: Option<u32>,
+    ) -> Result<(u32, u32), ApiError> {
+        let which = version.map_or("latest".to_string(), |v| v.to_string());
+        let response = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/subjects/{subject}/versions/{which}"),
+            )
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let found: Versioned = answer(response).await?;
+        Ok((found.id, found.version))
+    }
+
     /// Fetches the schemas `references` bring in, transitively,
     /// dependencies first, into `out`.
     fn resolve<'a>(
