@@ -207,6 +207,13 @@ pub fn route_index(is_post: bool, path: &str) -> usize {
             (false, 2..=5) => "metadata",
             _ => "other",
         },
+        p if p.starts_with("/v3/") || p.starts_with("/kafka/v3/") => {
+            match (is_post, p.ends_with("/records")) {
+                (true, true) => "produce",
+                (false, _) => "metadata",
+                _ => "other",
+            }
+        }
         _ => "other",
     };
     ROUTES
@@ -229,5 +236,11 @@ mod tests {
         assert_eq!(name(false, "/readyz"), "health");
         assert_eq!(name(false, "/metrics"), "metrics");
         assert_eq!(name(true, "/x"), "other");
+        assert_eq!(name(true, "/v3/clusters/c/topics/t/records"), "produce");
+        assert_eq!(
+            name(true, "/kafka/v3/clusters/c/topics/t/records"),
+            "produce"
+        );
+        assert_eq!(name(false, "/v3/clusters"), "metadata");
     }
 }

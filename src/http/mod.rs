@@ -6,6 +6,7 @@ pub mod health;
 pub mod metadata;
 pub mod produce;
 pub mod registry;
+pub mod v3;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -80,7 +81,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/healthz").route(web::get().to(health::healthz)))
     .service(resource("/readyz").route(web::get().to(health::readyz)))
     .service(resource("/metrics").route(web::get().to(health::metrics)))
-    .configure(registry::routes);
+    .configure(registry::routes)
+    .configure(v3::routes);
 }
 
 /// Builds the actix `App` with state, routes, metrics and error handling.

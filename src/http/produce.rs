@@ -454,14 +454,6 @@ impl<'a> Resolved<'a> {
     }
 }
 
-fn schema_type(format: Format) -> crate::schemas::SchemaType {
-    match format {
-        Format::JsonSchema => crate::schemas::SchemaType::Json,
-        Format::Protobuf => crate::schemas::SchemaType::Protobuf,
-        _ => crate::schemas::SchemaType::Avro,
-    }
-}
-
 /// `<part>_schema` and `<part>_schema_id` of a v2 request envelope.
 fn schema_fields(
     envelope: &Value<'_, '_>,
@@ -512,7 +504,7 @@ async fn resolve_schema<'a>(
         (Some(id), _) => id,
         (None, Some(text)) => {
             schemas
-                .register(&subject, &text, schema_type(format))
+                .register(&subject, &text, crate::schemas::SchemaType::of(format))
                 .await
                 .map_err(lookup)?
                 .0

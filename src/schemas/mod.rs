@@ -74,6 +74,15 @@ impl SchemaType {
         }
     }
 
+    /// The schema type of a schema record format (Avro for the others).
+    pub fn of(format: Format) -> SchemaType {
+        match format {
+            Format::JsonSchema => SchemaType::Json,
+            Format::Protobuf => SchemaType::Protobuf,
+            _ => SchemaType::Avro,
+        }
+    }
+
     /// The record format this schema type encodes.
     pub fn format(self) -> Format {
         match self {

@@ -1,0 +1,813 @@
+//! v3 produce: `POST /v3/clusters/{c}/topics/{t}/records`.
+//!
+//! A body with a `Content-Length` and one record object is answered like a
+//! plain request: the record's result, with its HTTP status. Otherwise the
+//! body is a stream of record objects (usually chunked): the answer is
+//! `200` at once, then one result object per record, in request order,
+//! separated by `\r\n`, each written as soon as it and those before it are
+//! settled. A record that cannot be produced gets an error entry and the
+//! stream goes on; malformed JSON ends it after an error entry.
+//!
+//! Each record goes through the same pipeline as v2 records (one job per
+//! record), so it is batched with everything else in flight. At most
+//! [`MAX_PENDING`] records of one stream wait for their acknowledgements;
+//! past that the body is not read (back-pressure on the client).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::stream::{LocalBoxStream, StreamExt};
+use gateway_codecs::{Codec, CodecError, Format, Value};
+use serde_json::json;
+use simd_json::prelude::*;
+use tokio::sync::{mpsc, oneshot};
+
+use super::split::{SplitError, Splitter};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::AppState;
+use crate::kafka::metadata::TopicInfo;
+use crate::pipeline::{HeaderRef, Outcome, RecordBatch, RecordRef};
+
+/// Records of one stream waiting for their acknowledgements, at most.
+pub const MAX_PENDING: usize = 1024;
+
+pub async fn produce(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (cluster, topic) = path.into_inner();
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("unsupported content type {content_type:?}; v3 takes application/json"),
+        ));
+    }
+    let cluster = super::check_cluster(&state, &cluster).await?;
+    let topic = state.metadata.topic(&topic).await?;
+    let target = Arc::new(Target { cluster, topic });
+    let limit = state.config.http.max_request_bytes;
+
+    let body: LocalBoxStream<'static, Result<Bytes, String>> =
+        if req.headers().contains_key(CONTENT_LENGTH) {
+            let body = read_all(payload, limit).await?;
+            let mut splitter = Splitter::new(limit);
+            splitter.push(&body);
+            if let Ok(Some(object)) = splitter.next_object() {
+                if matches!(splitter.next_object(), Ok(None)) && !splitter.has_partial() {
+                    // One record: a plain answer with its own status.
+                    let entry = record(&state, &target, object).await;
+                    let (status, answer) = entry.unwrap_or_else(|e| e).settle().await;
+                    return Ok(HttpResponse::build(status)
+                        .content_type(super::CONTENT_TYPE)
+                        .body(answer));
+                }
+            }
+            futures_util::stream::once(async move { Ok(body) }).boxed_local()
+        } else {
+            payload
+                .map(|chunk| chunk.map_err(|e| e.to_string()))
+                .boxed_local()
+        };
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let state = state.into_inner();
+    actix_web::rt::spawn(stream(state, target, body, limit, tx));
+    let mut rx = rx;
+    let answers = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|b| b.map(Ok::<_, actix_web::Error>))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type(super::CONTENT_TYPE)
+        .streaming(answers))
+}
+
+async fn read_all(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("cannot read request body: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request body is larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The cluster and topic a request writes to.
+struct Target {
+    cluster: String,
+    topic: Arc<TopicInfo>,
+}
+
+/// Reads record objects from `body`, produces them, and writes their
+/// results to `tx` in order.
+async fn stream(
+    state: Arc<AppState>,
+    target: Arc<Target>,
+    mut body: LocalBoxStream<'static, Result<Bytes, String>>,
+    limit: usize,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let mut splitter = Splitter::new(limit);
+    let mut queue: VecDeque<Entry> = VecDeque::new();
+    let mut reading = true;
+    let mut first = true;
+    loop {
+        // Write out what is settled at the front.
+        while let Some(Entry::Done(..)) = queue.front() {
+            let Some(Entry::Done(_, answer)) = queue.pop_front() else {
+                unreachable!()
+            };
+            let mut out = Vec::with_capacity(answer.len() + 2);
+            if !first {
+                out.extend_from_slice(b"\r\n");
+            }
+            first = false;
+            out.extend_from_slice(&answer);
+            if tx.send(Bytes::from(out)).await.is_err() {
+                return; // the client went away
+            }
+        }
+        if !reading && queue.is_empty() {
+            return;
+        }
+        let front_waits = matches!(queue.front(), Some(Entry::Waiting { .. }));
+        tokio::select! {
+            biased;
+            settled = wait_front(&mut queue), if front_waits => {
+                queue[0] = settled;
+            }
+            chunk = body.next(), if reading && queue.len() < MAX_PENDING => {
+                match chunk {
+                    Some(Ok(bytes)) => splitter.push(&bytes),
+                    Some(Err(e)) => {
+                        queue.push_back(failed(ErrorCode::BadRequest, format!("cannot read request body: {e}")));
+                        reading = false;
+                    }
+                    None => {
+                        reading = false;
+                        if splitter.has_partial() {
+                            queue.push_back(failed(ErrorCode::BadRequest, "the body ends inside a record".into()));
+                        }
+                    }
+                }
+                loop {
+                    match splitter.next_object() {
+                        Ok(Some(object)) => match record(&state, &target, object).await {
+                            Ok(entry) => queue.push_back(entry),
+                            Err(malformed) => {
+                                queue.push_back(malformed);
+                                reading = false;
+                                break;
+                            }
+                        },
+                        Ok(None) => break,
+                        Err(e) => {
+                            let (code, message) = match e {
+                                SplitError::NotAnObject { at } => (ErrorCode::BadRequest, format!("malformed JSON at byte {at}: a record must be an object")),
+                                SplitError::TooLarge { limit } => (ErrorCode::PayloadTooLarge, format!("a record is larger than {limit} bytes")),
+                            };
+                            queue.push_back(failed(code, message));
+                            reading = false;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits for the record at the front of the queue to be settled.
+async fn wait_front(queue: &mut VecDeque<Entry>) -> Entry {
+    let Some(Entry::Waiting { done, meta }) = queue.front_mut() else {
+        return std::future::pending().await;
+    };
+    let outcome = done.await;
+    meta.answer(outcome)
+}
+
+/// One record's place in the answer.
+enum Entry {
+    /// Its answer, with the HTTP status it would have alone.
+    Done(StatusCode, Vec<u8>),
+    /// In the pipeline.
+    Waiting {
+        done: oneshot::Receiver<Vec<Outcome>>,
+        meta: Box<Meta>,
+    },
+}
+
+impl Entry {
+    /// Waits for the record and gives its answer.
+    async fn settle(self) -> (StatusCode, Vec<u8>) {
+        match self {
+            Entry::Done(status, answer) => (status, answer),
+            Entry::Waiting { done, meta } => match meta.answer(done.await) {
+                Entry::Done(status, answer) => (status, answer),
+                Entry::Waiting { .. } => unreachable!("answers are done"),
+            },
+        }
+    }
+}
+
+fn failed(code: ErrorCode, message: String) -> Entry {
+    crate::metrics::error(code);
+    let answer = json!({"error_code": code.code(), "message": message});
+    Entry::Done(code.http_status(), answer.to_string().into_bytes())
+}
+
+fn error_entry(e: ApiError) -> Entry {
+    failed(e.code, e.message)
+}
+
+/// What a record's answer says beyond its outcome.
+struct Meta {
+    target: Arc<Target>,
+    key: Option<PartMeta>,
+    value: Option<PartMeta>,
+}
+
+/// The `key` or `value` object of an answer.
+struct PartMeta {
+    format: Format,
+    subject: Option<String>,
+    schema_id: Option<u32>,
+    schema_version: Option<u32>,
+    size: usize,
+}
+
+impl PartMeta {
+    fn to_json(&self) -> serde_json::Value {
+        let mut out = json!({"type": type_name(self.format), "size": self.size});
+        if let Some(subject) = &self.subject {
+            out["subject"] = json!(subject);
+        }
+        if let Some(id) = self.schema_id {
+            out["schema_id"] = json!(id);
+        }
+        if let Some(version) = self.schema_version {
+            out["schema_version"] = json!(version);
+        }
+        out
+    }
+}
+
+impl Meta {
+    fn answer(&self, outcome: Result<Vec<Outcome>, oneshot::error::RecvError>) -> Entry {
+        match outcome.ok().and_then(|mut o| o.pop()) {
+            Some(Outcome::Delivered {
+                partition,
+                offset,
+                timestamp,
+            }) => {
+                let answer = json!({
+                    "error_code": 200,
+                    "cluster_id": self.target.cluster,
+                    "topic_name": self.target.topic.name,
+                    "partition_id": partition,
+                    "offset": offset,
+                    "timestamp": timestamp.map(format_timestamp),
+                    "key": self.key.as_ref().map(PartMeta::to_json),
+                    "value": self.value.as_ref().map(PartMeta::to_json),
+                });
+                Entry::Done(StatusCode::OK, answer.to_string().into_bytes())
+            }
+            Some(Outcome::Failed { code, message }) => {
+                let answer = json!({"error_code": code.code(), "message": message});
+                Entry::Done(code.http_status(), answer.to_string().into_bytes())
+            }
+            None => failed(
+                ErrorCode::Internal,
+                "the producer dropped the record".into(),
+            ),
+        }
+    }
+}
+
+/// Checks, encodes and submits one record object. Malformed JSON is
+/// `Err`: it ends a stream.
+async fn record(
+    state: &AppState,
+    target: &Arc<Target>,
+    mut object: Vec<u8>,
+) -> Result<Entry, Entry> {
+    let tape = match simd_json::to_tape(&mut object) {
+        Ok(tape) => tape,
+        Err(e) => {
+            return Err(failed(
+                ErrorCode::BadRequest,
+                format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
+            ))
+        }
+    };
+    let record = tape.as_value();
+    Ok(match encode(state, target, &record).await {
+        Ok((batch, key, value)) => {
+            let permit = match state.pipeline.reserve(1, batch.data.len()) {
+                Ok(permit) => permit,
+                Err(e) => return Ok(error_entry(e)),
+            };
+            let bytes = batch.data.len();
+            match state.pipeline.submit(batch, permit) {
+                Ok(done) => {
+                    let m = state.metrics;
+                    m.produce_records.increment(1);
+                    m.produce_bytes.increment(bytes as u64);
+                    m.records_per_request.record(1.0);
+                    Entry::Waiting {
+                        done,
+                        meta: Box::new(Meta {
+                            target: Arc::clone(target),
+                            key,
+                            value,
+                        }),
+                    }
+                }
+                Err(e) => error_entry(e),
+            }
+        }
+        Err(e) => error_entry(e),
+    })
+}
+
+type Encoded = (RecordBatch, Option<PartMeta>, Option<PartMeta>);
+
+/// One record object as a one-record batch.
+async fn encode(
+    state: &AppState,
+    target: &Target,
+    record: &Value<'_, '_>,
+) -> Result<Encoded, ApiError> {
+    let fields = record
+        .as_object()
+        .ok_or_else(|| unprocessable("a record must be a JSON object"))?;
+    for (name, _) in fields.iter() {
+        if !matches!(
+            name,
+            "partition_id" | "headers" | "key" | "value" | "timestamp"
+        ) {
+            return Err(unprocessable(format!("unknown field {name:?} in a record")));
+        }
+    }
+    let get = |name: &str| fields.get(name).filter(|v| !v.is_null());
+    let partition = match get("partition_id") {
+        None => None,
+        Some(p) => {
+            let p = p
+                .as_i32()
+                .filter(|p| *p >= 0)
+                .ok_or_else(|| unprocessable("partition_id must be a non-negative integer"))?;
+            if p as usize >= target.topic.partitions.len() {
+                return Err(ApiError::new(
+                    ErrorCode::PartitionNotFound,
+                    format!("partition {p} not found in topic {}", target.topic.name),
+                ));
+            }
+            Some(p)
+        }
+    };
+    let timestamp = match get("timestamp") {
+        None => None,
+        Some(t) => Some(
+            t.as_str()
+                .and_then(parse_timestamp)
+                .or_else(|| t.as_i64())
+                .ok_or_else(|| {
+                    unprocessable(
+                        "timestamp must be an RFC 3339 date-time, e.g. 2026-11-22T05:00:00Z",
+                    )
+                })?,
+        ),
+    };
+    let mut batch = RecordBatch {
+        topic: target.topic.name.clone(),
+        data: Vec::with_capacity(256),
+        records: Vec::with_capacity(1),
+        headers: Vec::new(),
+    };
+    if let Some(headers) = get("headers") {
+        let headers = headers
+            .as_array()
+            .ok_or_else(|| unprocessable("headers must be an array"))?;
+        for (i, header) in headers.iter().enumerate() {
+            let name = header.get("name");
+            let name = name
+                .as_ref()
+                .and_then(|n| n.as_str())
+                .ok_or_else(|| unprocessable(format!("headers[{i}].name must be a string")))?;
+            let start = batch.data.len() as u32;
+            batch.data.extend_from_slice(name.as_bytes());
+            let name = start..batch.data.len() as u32;
+            let value = match header.get("value").filter(|v| !v.is_null()) {
+                None => None,
+                Some(v) => {
+                    let text = v.as_str().ok_or_else(|| {
+                        unprocessable(format!("headers[{i}].value must be base64 or null"))
+                    })?;
+                    let bytes = base64_simd::STANDARD.decode_to_vec(text).map_err(|_| {
+                        ApiError::new(
+                            ErrorCode::BadRequest,
+                            format!("headers[{i}].value is not valid base64"),
+                        )
+                    })?;
+                    let start = batch.data.len() as u32;
+                    batch.data.extend_from_slice(&bytes);
+                    Some(start..batch.data.len() as u32)
+                }
+            };
+            batch.headers.push(HeaderRef { name, value });
+        }
+    }
+    let topic = &target.topic.name;
+    let (key, key_meta) = part(state, topic, "key", get("key"), &mut batch.data).await?;
+    let (value, value_meta) = part(state, topic, "value", get("value"), &mut batch.data).await?;
+    batch.records.push(RecordRef {
+        partition,
+        key,
+        value,
+        headers: 0..batch.headers.len() as u32,
+        timestamp,
+    });
+    Ok((batch, key_meta, value_meta))
+}
+
+/// Encodes a record's `key` or `value` object into `data`.
+async fn part(
+    state: &AppState,
+    topic: &str,
+    which: &str,
+    spec: Option<Value<'_, '_>>,
+    data: &mut Vec<u8>,
+) -> Result<(Option<std::ops::Range<u32>>, Option<PartMeta>), ApiError> {
+    let Some(spec) = spec else {
+        return Ok((None, None));
+    };
+    let fields = spec
+        .as_object()
+        .ok_or_else(|| unprocessable(format!("{which} must be an object")))?;
+    let get = |name: &str| fields.get(name).filter(|v| !v.is_null());
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        get(name)
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| unprocessable(format!("{which}.{name} must be a string")))
+            })
+            .transpose()
+    };
+    let number = |name: &str| -> Result<Option<u32>, ApiError> {
+        get(name)
+            .map(|v| {
+                v.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| unprocessable(format!("{which}.{name} must be a number")))
+            })
+            .transpose()
+    };
+    for (name, _) in fields.iter() {
+        if !matches!(
+            name,
+            "type"
+                | "data"
+                | "subject"
+                | "subject_name_strategy"
+                | "schema_id"
+                | "schema_version"
+                | "schema"
+        ) {
+            return Err(unprocessable(format!("unknown field {which}.{name}")));
+        }
+    }
+    let format = match text("type")? {
+        None => None,
+        Some(t) => Some(Format::from_name(&t.to_ascii_lowercase()).ok_or_else(|| {
+            unprocessable(format!(
+                "{which}.type {t:?} is not one of BINARY, JSON, STRING, AVRO, PROTOBUF, JSONSCHEMA"
+            ))
+        })?),
+    };
+    let subject = text("subject")?;
+    let strategy = text("subject_name_strategy")?;
+    let schema_id = number("schema_id")?;
+    let schema_version = number("schema_version")?;
+    let schema = text("schema")?;
+    let schema_fields = [
+        subject.is_some(),
+        strategy.is_some(),
+        schema_id.is_some(),
+        schema_version.is_some(),
+        schema.is_some(),
+    ];
+    if [
+        schema_id.is_some(),
+        schema_version.is_some(),
+        schema.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count()
+        > 1
+    {
+        return Err(unprocessable(format!(
+            "{which}: at most one of schema_id, schema_version and schema"
+        )));
+    }
+    if subject.is_some() && strategy.is_some() {
+        return Err(unprocessable(format!(
+            "{which}: subject and subject_name_strategy exclude each other"
+        )));
+    }
+
+    let is_schema_format =
+        |f: Format| matches!(f, Format::Avro | Format::Protobuf | Format::JsonSchema);
+    let (codec, meta) = match format {
+        Some(f) if !is_schema_format(f) => {
+            if schema_fields.iter().any(|x| *x) {
+                return Err(unprocessable(format!(
+                    "{which}: schema fields go with AVRO, PROTOBUF or JSONSCHEMA, not {}",
+                    type_name(f)
+                )));
+            }
+            let codec = state.codecs.get(f).ok_or_else(|| {
+                unprocessable(format!("{which}.type {} is not supported", type_name(f)))
+            })?;
+            (PartCodec::Plain(codec), PartMeta::plain(f))
+        }
+        _ => {
+            let subject = match (subject, strategy.as_deref()) {
+                (Some(subject), _) => subject,
+                (None, None | Some("TOPIC_NAME")) => format!("{topic}-{which}"),
+                (None, Some(other)) => {
+                    return Err(unprocessable(format!(
+                        "{which}.subject_name_strategy {other} is not supported yet; use TOPIC_NAME or name the subject"
+                    )))
+                }
+            };
+            let schemas = state.schema_registry()?;
+            let lookup = |e: ApiError| match e.code {
+                ErrorCode::InvalidSchema => {
+                    ApiError::new(ErrorCode::InvalidProduceSchema, e.message)
+                }
+                ErrorCode::Throttled | ErrorCode::IncompatibleSchema => e,
+                _ => ApiError::new(ErrorCode::SchemaRegistryLookup, e.message),
+            };
+            let (id, version) = if let Some(id) = schema_id {
+                (id, None)
+            } else if let Some(version) = schema_version {
+                let (id, version) = schemas
+                    .version(&subject, Some(version))
+                    .await
+                    .map_err(lookup)?;
+                (id, Some(version))
+            } else if let Some(text) = schema {
+                let f = format.ok_or_else(|| {
+                    unprocessable(format!(
+                        "{which}: a schema needs a type (AVRO, PROTOBUF or JSONSCHEMA)"
+                    ))
+                })?;
+                schemas
+                    .register(&subject, &text, crate::schemas::SchemaType::of(f))
+                    .await
+                    .map_err(lookup)?
+            } else {
+                match schemas.version(&subject, None).await {
+                    Ok((id, version)) => (id, Some(version)),
+                    // No type and no schema for the subject: plain JSON.
+                    Err(e) if format.is_none() && e.code == ErrorCode::SubjectNotFound => {
+                        let codec = state.codecs.get(Format::Json).expect("json is built in");
+                        return encode_data(
+                            which,
+                            &PartCodec::Plain(codec),
+                            get("data"),
+                            data,
+                            PartMeta::plain(Format::Json),
+                        );
+                    }
+                    Err(e) => return Err(lookup(e)),
+                }
+            };
+            let codec = schemas.codec(id, format).await.map_err(lookup)?;
+            let meta = PartMeta {
+                format: codec.format(),
+                subject: Some(subject),
+                schema_id: Some(id),
+                schema_version: version,
+                size: 0,
+            };
+            (PartCodec::Schema(codec), meta)
+        }
+    };
+    encode_data(which, &codec, get("data"), data, meta)
+}
+
+/// A built-in codec or a schema's.
+enum PartCodec<'a> {
+    Plain(&'a dyn Codec),
+    Schema(Arc<dyn Codec>),
+}
+
+impl PartCodec<'_> {
+    fn get(&self) -> &dyn Codec {
+        match self {
+            PartCodec::Plain(c) => *c,
+            PartCodec::Schema(c) => c.as_ref(),
+        }
+    }
+}
+
+impl PartMeta {
+    fn plain(format: Format) -> PartMeta {
+        PartMeta {
+            format,
+            subject: None,
+            schema_id: None,
+            schema_version: None,
+            size: 0,
+        }
+    }
+}
+
+/// Encodes `data` (absent or null: no key, or a null value).
+fn encode_data(
+    which: &str,
+    codec: &PartCodec<'_>,
+    data: Option<Value<'_, '_>>,
+    out: &mut Vec<u8>,
+    mut meta: PartMeta,
+) -> Result<(Option<std::ops::Range<u32>>, Option<PartMeta>), ApiError> {
+    let Some(data) = data else {
+        return Ok((None, Some(meta)));
+    };
+    let start = out.len();
+    if let Err(e) = codec.get().encode(&data, out) {
+        out.truncate(start);
+        let code = match e {
+            CodecError::WrongType { .. } | CodecError::InvalidBase64(_) => ErrorCode::BadRequest,
+            CodecError::InvalidData(_) => ErrorCode::InvalidPayload,
+            CodecError::InvalidSchema(_) => ErrorCode::InvalidProduceSchema,
+        };
+        return Err(ApiError::new(code, format!("{which}.data: {e}")));
+    }
+    meta.size = out.len() - start;
+    Ok((Some(start as u32..out.len() as u32), Some(meta)))
+}
+
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::Unprocessable, message)
+}
+
+/// A format as v3 names it.
+fn type_name(format: Format) -> &'static str {
+    match format {
+        Format::Binary => "BINARY",
+        Format::Json => "JSON",
+        Format::String => "STRING",
+        Format::Avro => "AVRO",
+        Format::Protobuf => "PROTOBUF",
+        Format::JsonSchema => "JSONSCHEMA",
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 date-time
+/// (`2026-11-22T05:00:00Z`, `...00.123+01:00`).
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut millis = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
+        millis = padded.parse::<i64>().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            sign * (rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?)
+        }
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+/// An epoch-milliseconds timestamp in RFC 3339, UTC, with milliseconds.
+pub fn format_timestamp(millis: i64) -> String {
+    let (days, ms) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s, ms) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_through_rfc_3339() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_timestamp("2021-02-05T19:14:42Z"),
+            Some(1_612_552_482_000)
+        );
+        assert_eq!(
+            parse_timestamp("2021-02-05T20:14:42.5+01:00"),
+            Some(1_612_552_482_500)
+        );
+        assert_eq!(
+            format_timestamp(1_612_552_482_500),
+            "2021-02-05T19:14:42.500Z"
+        );
+        assert_eq!(format_timestamp(-1), "1969-12-31T23:59:59.999Z");
+        for ms in [0, 951_782_400_000, 1_709_164_800_123, 4_102_444_800_000] {
+            assert_eq!(parse_timestamp(&format_timestamp(ms)), Some(ms));
+        }
+        for bad in [
+            "",
+            "2021-02-05",
+            "2021-13-05T00:00:00Z",
+            "2021-02-05T00:00:00",
+            "x021-02-05T00:00:00Z",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+}
