@@ -114,8 +114,7 @@ async fn a_bad_single_record_gets_its_status_and_writes_nothing() {
             assert_eq!(last["error_code"], 400, "{}", reply.text);
             continue;
         }
-        assert_eq!(reply.status, status, "{body}: {}", reply.text);
-        assert_eq!(reply.json()["error_code"], code, "{body}: {}", reply.text);
+        reply.assert_error(status, code);
     }
     let reply = post_json(
         &gw,
@@ -130,12 +129,10 @@ async fn a_bad_single_record_gets_its_status_and_writes_nothing() {
         r#"{"value": {"data": 1}}"#,
     )
     .await;
-    assert_eq!(
-        (reply.status, reply.json()["error_code"].clone()),
-        (404, json!(40401))
-    );
-    let reply = gw.post(&path, "text/plain", "{}").await;
-    assert_eq!(reply.status, 415);
+    reply.assert_error(404, 40401);
+    gw.post(&path, "text/plain", "{}")
+        .await
+        .assert_error(415, 415);
 
     // Only the one good record of the stream case was written.
     let stored = read_all(&gw.bootstrap, &t, 1, 1).await;

@@ -17,10 +17,11 @@ use actix_web::{web, HttpResponse};
 use gateway_codecs::Registry;
 
 use crate::config::Config;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
 use crate::kafka::metadata::MetadataCache;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::Pipeline;
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 
 /// What every handler shares.
 pub struct AppState {
@@ -107,13 +108,38 @@ pub fn app(
         .wrap_fn(move |req, srv| {
             let start = Instant::now();
             let route = metrics::route_index(req.method() == Method::POST, req.path());
+            let content_type = error_content_type(req.path());
             let response = srv.call(req);
             async move {
-                let response = response.await?;
+                let mut response = response.await?;
                 m.request(route, response.status().as_u16(), start.elapsed());
+                // Errors are built in one place, as v2 errors; v3 and the
+                // Schema Registry API give theirs in their own content type.
+                if let Some(content_type) = content_type {
+                    let headers = response.headers_mut();
+                    if headers.get(CONTENT_TYPE).map(|v| v.as_bytes())
+                        == Some(V2_CONTENT_TYPE.as_bytes())
+                    {
+                        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                    }
+                }
                 Ok(response)
             }
         })
+}
+
+/// The content type of an API family whose errors are not v2's.
+fn error_content_type(path: &str) -> Option<&'static str> {
+    if path.starts_with("/v3/") || path.starts_with("/kafka/v3/") {
+        Some(v3::CONTENT_TYPE)
+    } else if ["/subjects", "/schemas", "/config", "/compatibility"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        Some(registry::CONTENT_TYPE)
+    } else {
+        None
+    }
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -12,7 +12,7 @@ use crate::schemas::{
     Submitted,
 };
 
-const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/subjects", web::get().to(subjects))

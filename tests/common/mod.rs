@@ -109,6 +109,8 @@ impl Drop for TestGateway {
 
 #[derive(Debug)]
 pub struct Reply {
+    /// The path the request went to.
+    pub path: String,
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
@@ -117,6 +119,7 @@ pub struct Reply {
 impl Reply {
     async fn from(response: reqwest::Response) -> Reply {
         Reply {
+            path: response.url().path().to_string(),
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             text: response.text().await.unwrap(),
@@ -135,12 +138,23 @@ impl Reply {
             .unwrap_or("")
     }
 
-    /// Asserts a Confluent error envelope with this status and code.
+    /// Asserts a Confluent error envelope with this status and code, in
+    /// the content type of the API family asked (v2, v3, Schema Registry).
     pub fn assert_error(&self, status: u16, code: u64) -> String {
         assert_eq!(self.status, status, "{}", self.text);
         let body = self.json();
         assert_eq!(body["error_code"], code, "{}", self.text);
-        assert_eq!(self.content_type(), V2);
+        let family = if self.path.starts_with("/v3/") || self.path.starts_with("/kafka/v3/") {
+            "application/json"
+        } else if ["/subjects", "/schemas", "/config", "/compatibility"]
+            .iter()
+            .any(|p| self.path.starts_with(p))
+        {
+            "application/vnd.schemaregistry.v1+json"
+        } else {
+            V2
+        };
+        assert_eq!(self.content_type(), family, "{}", self.path);
         body["message"].as_str().expect("message").to_string()
     }
 }
