@@ -73,6 +73,9 @@ pub enum ErrorCode {
     InvalidPayload,
     /// Produce: the schema could not be registered or looked up.
     SchemaRegistryLookup,
+    /// v3 `records:batch`: the batch itself is invalid (no entries, an
+    /// entry without an id, an id used twice).
+    BatchInvalid,
 }
 
 impl ErrorCode {
@@ -106,7 +109,8 @@ impl ErrorCode {
             | ErrorCode::ValueSchemaMissing
             | ErrorCode::InvalidProduceSchema
             | ErrorCode::InvalidPayload
-            | ErrorCode::SchemaRegistryLookup => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::SchemaRegistryLookup
+            | ErrorCode::BatchInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
@@ -141,6 +145,7 @@ impl ErrorCode {
             ErrorCode::InvalidProduceSchema => 42205,
             ErrorCode::InvalidPayload => 42206,
             ErrorCode::SchemaRegistryLookup => 42207,
+            ErrorCode::BatchInvalid => 42208,
         }
     }
 
@@ -175,11 +180,12 @@ impl ErrorCode {
             ErrorCode::InvalidProduceSchema => "42205",
             ErrorCode::InvalidPayload => "42206",
             ErrorCode::SchemaRegistryLookup => "42207",
+            ErrorCode::BatchInvalid => "42208",
         }
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
@@ -208,6 +214,7 @@ impl ErrorCode {
         ErrorCode::InvalidProduceSchema,
         ErrorCode::InvalidPayload,
         ErrorCode::SchemaRegistryLookup,
+        ErrorCode::BatchInvalid,
     ];
 
     /// The per-record code for a librdkafka error, as Confluent answers it:

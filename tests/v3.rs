@@ -327,3 +327,48 @@ async fn schema_records_by_id_version_text_or_latest() {
         assert_eq!(&bytes[5..], [&[2u8][..], name.as_bytes()].concat());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_answers_successes_and_failures_by_id() {
+    let t = topic("v3-batch");
+    let gw = TestGateway::start(embedded_config(&[&t], 1)).await;
+    let cluster = cluster_id(&gw).await;
+    let path = format!("/v3/clusters/{cluster}/topics/{t}/records:batch");
+    let body = json!({"entries": [
+        {"id": "a", "value": {"type": "JSON", "data": {"n": 1}}},
+        {"id": "b", "value": {"type": "BINARY", "data": "***"}},
+        {"id": "c", "key": {"type": "STRING", "data": "k"}, "value": {"type": "JSON", "data": {"n": 3}}},
+    ]});
+    let reply = post_json(&gw, &path, &body.to_string()).await;
+    assert_eq!(reply.status, 207, "{}", reply.text);
+    let answer = reply.json();
+    let successes = answer["successes"].as_array().unwrap();
+    assert_eq!(successes.len(), 2);
+    assert_eq!(successes[0]["id"], "a");
+    assert_eq!(successes[1]["id"], "c");
+    assert_eq!(successes[1]["key"], json!({"type": "STRING", "size": 1}));
+    assert_eq!(
+        answer["failures"],
+        json!([{"id": "b", "error_code": 400,
+        "message": answer["failures"][0]["message"]}])
+    );
+    let offsets: Vec<i64> = successes
+        .iter()
+        .map(|s| s["offset"].as_i64().unwrap())
+        .collect();
+    let stored = read_all(&gw.bootstrap, &t, 1, 2).await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(at(&stored, 0, offsets[1]).key.as_deref(), Some(&b"k"[..]));
+
+    // An id used twice, or missing: 42208, nothing written.
+    for bad in [
+        json!({"entries": [{"id": "x", "value": {"data": 1}}, {"id": "x", "value": {"data": 2}}]}),
+        json!({"entries": [{"value": {"data": 1}}]}),
+        json!({"entries": []}),
+    ] {
+        post_json(&gw, &path, &bad.to_string())
+            .await
+            .assert_error(422, 42208);
+    }
+    assert_eq!(read_all(&gw.bootstrap, &t, 1, 2).await.len(), 2);
+}

@@ -24,6 +24,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}/records"),
                 web::post().to(records::produce),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}/records:batch"),
+                web::post().to(records::produce_batch),
             );
     }
 }

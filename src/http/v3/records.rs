@@ -92,6 +92,66 @@ pub async fn produce(
         .streaming(answers))
 }
 
+/// `POST .../records:batch`: `{"entries": [{"id": "1", ...record...}]}`,
+/// answered `207` with `successes` and `failures`, each carrying its `id`.
+/// All entries enter the pipeline before any is awaited, so they share
+/// Kafka batches.
+pub async fn produce_batch(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (cluster, topic) = path.into_inner();
+    let cluster = super::check_cluster(&state, &cluster).await?;
+    let topic = state.metadata.topic(&topic).await?;
+    let target = Arc::new(Target { cluster, topic });
+    let body = read_all(payload, state.config.http.max_request_bytes).await?;
+    let invalid = |m: String| ApiError::new(ErrorCode::BatchInvalid, m);
+    let body: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed JSON: {e}")))?;
+    let entries = body
+        .get("entries")
+        .and_then(|e| e.as_array())
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| invalid("entries must be a non-empty array".into()))?;
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut records = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let mut entry = entry
+            .as_object()
+            .cloned()
+            .ok_or_else(|| invalid(format!("entries[{i}] must be an object")))?;
+        let id = match entry.remove("id") {
+            Some(serde_json::Value::String(id)) => id,
+            _ => return Err(invalid(format!("entries[{i}].id must be a string"))),
+        };
+        if ids.contains(&id) {
+            return Err(invalid(format!("entries[{i}].id {id:?} is used twice")));
+        }
+        ids.push(id);
+        records.push(serde_json::to_vec(&entry).expect("serializes"));
+    }
+    let mut submitted = Vec::with_capacity(records.len());
+    for object in records {
+        submitted.push(record(&state, &target, object).await.unwrap_or_else(|e| e));
+    }
+    let (mut successes, mut failures) = (Vec::new(), Vec::new());
+    for (id, entry) in ids.into_iter().zip(submitted) {
+        let (status, answer) = entry.settle().await;
+        let mut answer: serde_json::Value =
+            serde_json::from_slice(&answer).expect("answers are JSON");
+        answer["id"] = json!(id);
+        if status == StatusCode::OK {
+            successes.push(answer);
+        } else {
+            failures.push(answer);
+        }
+    }
+    Ok(HttpResponse::build(StatusCode::MULTI_STATUS)
+        .content_type(super::CONTENT_TYPE)
+        .json(json!({"successes": successes, "failures": failures})))
+}
+
 async fn read_all(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
