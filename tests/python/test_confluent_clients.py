@@ -107,20 +107,38 @@ def test_a_schema_registered_with_confluents_client_is_usable_by_id(registry):
 
 
 def test_the_seed_client_framed_avro_sent_as_binary_decodes(registry):
+    """The seed 000 flow: the client frames Avro itself and sends it as
+    BINARY, through v3 exactly as the seed's curl does (STRING key, Basic
+    auth header, /kafka/v3 path), and through v2 binary."""
     topic = new_topic()
     serialize = AvroSerializer(registry, ORDER)
-    framed = serialize({"product_id": 1, "customer_id": 1, "product_name": "Sonic"},
+    framed = serialize({"product_id": 19287, "customer_id": 8737,
+                        "product_name": "AirSwift Light Sneakers"},
                        SerializationContext(topic, MessageField.VALUE))
     assert framed[0] == 0
+    payload = base64.b64encode(framed).decode()
+    with urllib.request.urlopen(GATEWAY + "/v3/clusters", timeout=30) as response:
+        cluster_id = json.loads(response.read())["data"][0]["cluster_id"]
+    request = urllib.request.Request(
+        f"{GATEWAY}/kafka/v3/clusters/{cluster_id}/topics/{topic}/records", method="POST",
+        data=('{"key":{"type":"STRING","data":"k1"}, "value":{"type":"BINARY","data":"%s"}}'
+              % payload).encode(),
+        headers={"Content-Type": "application/json",
+                 "Authorization": "Basic " + base64.b64encode(b"key:secret").decode()})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert answer["error_code"] == 200 and answer["offset"] == 0, answer
+    assert answer["value"] == {"type": "BINARY", "size": len(framed)}
     status, answer = post(f"/topics/{topic}", "application/vnd.kafka.binary.v2+json",
-                          {"records": [{"key": base64.b64encode(b"k1").decode(),
-                                        "value": base64.b64encode(framed).decode()}]})
+                          {"records": [{"key": base64.b64encode(b"k2").decode(),
+                                        "value": payload}]})
     assert status == 200, answer
-    (message,) = read(topic, 1)
-    assert message.key() == b"k1"
-    value = AvroDeserializer(registry)(message.value(),
-                                        SerializationContext(topic, MessageField.VALUE))
-    assert value == {"product_id": 1, "customer_id": 1, "product_name": "Sonic"}
+    deserialize = AvroDeserializer(registry)
+    for message, key in zip(read(topic, 2), [b"k1", b"k2"]):
+        assert message.key() == key
+        value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
+        assert value == {"product_id": 19287, "customer_id": 8737,
+                         "product_name": "AirSwift Light Sneakers"}
 
 
 def test_json_schema_produced_through_the_gateway_decodes_with_confluents_deserializer(registry):
