@@ -5,6 +5,8 @@
 #   b  100-record JSON requests, 64 connections
 #   c  10 binary records of 1 KiB per request, 64 connections
 #   d  100 Avro records per request by schema id, 64 connections
+#   e  v3 streaming: scenario a's record as v3 objects, 8 chunked POSTs
+#      (loadtest-tool stream; requests/s is records/s, latency per record)
 #
 # Builds in release mode, starts tansu (memory storage) and the gateway,
 # creates the topics, runs the scenario (wrk, or k6 with LOADGEN=k6), runs
@@ -22,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 scenarios=("$@")
 [ ${#scenarios[@]} -eq 0 ] && { sed -n '2,20p' "$0"; exit 2; }
-[ "${scenarios[0]}" = all ] && scenarios=(a b c d)
+[ "${scenarios[0]}" = all ] && scenarios=(a b c d e)
 DURATION=${DURATION:-20}
 LOADGEN=${LOADGEN:-wrk}
 LABEL=${LABEL:-default}
@@ -58,6 +60,7 @@ for s in "${scenarios[@]}"; do
     case "$s" in
         a) conns=${CONNECTIONS:-256} ;;
         b | c | d) conns=${CONNECTIONS:-64} ;;
+        e) conns=${CONNECTIONS:-8} ;;
         *) echo "unknown scenario $s"; exit 2 ;;
     esac
     run_id="$s-$(date +%s)"
@@ -87,12 +90,19 @@ for s in "${scenarios[@]}"; do
     content_type=$("$TOOL" body "$s" --content-type)
 
     # Warm-up: connections, metadata cache, librdkafka batches.
-    BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
-        wrk -t1 -c"$conns" -d2s -s loadtest/wrk/produce.lua "http://127.0.0.1:$port" >/dev/null
+    if [ "$s" = e ]; then
+        "$TOOL" stream --addr "127.0.0.1:$port" --topic "$gw_topic" --connections "$conns" --seconds 2 >/dev/null
+    else
+        BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
+            wrk -t1 -c"$conns" -d2s -s loadtest/wrk/produce.lua "http://127.0.0.1:$port" >/dev/null
+    fi
     curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-before.txt"
     cpu_before=$(cpu_seconds "$gw_pid")
 
-    if [ "$LOADGEN" = k6 ]; then
+    if [ "$s" = e ]; then
+        load=$("$TOOL" stream --addr "127.0.0.1:$port" --topic "$gw_topic" \
+            --connections "$conns" --seconds "$DURATION")
+    elif [ "$LOADGEN" = k6 ]; then
         BODY_FILE="$PWD/$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
             URL="http://127.0.0.1:$port" DURATION="$DURATION" VUS="$conns" RATE="${RATE:-10000}" \
             "$K6" run --quiet --summary-export "$OUT/k6-$s.json" loadtest/k6/produce.js \

@@ -3,6 +3,10 @@
 //! - `body SCENARIO`: prints the HTTP request body of a scenario, and with
 //!   `--content-type` its content type; the wrk and k6 scripts send it.
 //! - `create-topic`: creates a topic (tansu does not auto-create).
+//! - `stream`: scenario (e), v3 streaming. Each connection sends one
+//!   chunked POST of scenario (a)'s record as v3 objects, 100 per chunk,
+//!   for as long as asked, reads the answers as they come, and prints
+//!   records/s, errors and per-record latency (sent to answered).
 //! - `native`: the yardstick. Produces the scenario's records straight to
 //!   the broker with rdkafka and the gateway's own producer settings (same
 //!   config file and environment), as fast as it can, and prints records/s.
@@ -54,6 +58,21 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         partitions: i32,
     },
+    /// Scenario e: stream v3 records over `connections` chunked POSTs.
+    Stream {
+        /// host:port of the gateway.
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Records per chunk of the body.
+        #[arg(long, default_value_t = 100)]
+        chunk: usize,
+    },
     /// Produce the scenario's records natively as fast as possible.
     Native {
         #[arg(long)]
@@ -84,6 +103,8 @@ enum Scenario {
     C,
     /// 100 Avro records per request, by schema id.
     D,
+    /// v3 streaming: scenario (a)'s record as one v3 object per record.
+    E,
 }
 
 /// Scenario d's schema: the 10 fields of [`json_value`].
@@ -129,6 +150,12 @@ fn scenario(s: Scenario, schema_id: u32) -> (&'static str, Value, Vec<KafkaRecor
                 json!({"value_schema_id": schema_id, "records": records}),
                 kafka,
             )
+        }
+        Scenario::E => {
+            let (_, _, kafka) = scenario(Scenario::A, 0);
+            let record = json!({"key": {"type": "JSON", "data": "user-0"},
+                                "value": {"type": "JSON", "data": json_value(0)}});
+            ("application/json", record, kafka)
         }
         Scenario::A | Scenario::B => {
             let n = if matches!(s, Scenario::A) { 1 } else { 100 };
@@ -253,6 +280,13 @@ fn native(
 async fn main() {
     match Args::parse().command {
         Command::AvroSchema => println!("{}", json!({ "schema": AVRO_SCHEMA })),
+        Command::Stream {
+            addr,
+            topic,
+            connections,
+            seconds,
+            chunk,
+        } => stream(&addr, &topic, connections, seconds, chunk).await,
         Command::Body {
             scenario: s,
             content_type,
@@ -305,4 +339,161 @@ async fn main() {
         .await
         .unwrap(),
     }
+}
+
+/// Scenario (e): `connections` streams of v3 records; prints the result in
+/// the shape the load-test script reads from wrk.
+async fn stream(addr: &str, topic: &str, connections: usize, seconds: u64, chunk: usize) {
+    let client = reqwest::Client::new();
+    let clusters: Value = client
+        .get(format!("http://{addr}/v3/clusters"))
+        .send()
+        .await
+        .expect("GET /v3/clusters")
+        .json()
+        .await
+        .expect("clusters JSON");
+    let cluster = clusters["data"][0]["cluster_id"]
+        .as_str()
+        .expect("a cluster id")
+        .to_string();
+    let path = format!("/v3/clusters/{cluster}/topics/{topic}/records");
+    let record = scenario(Scenario::E, 0).1.to_string();
+    let body: String = std::iter::repeat_n(record.as_str(), chunk)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            tokio::spawn(one_stream(
+                addr.to_string(),
+                path.clone(),
+                body.clone(),
+                chunk,
+                deadline,
+            ))
+        })
+        .collect();
+    let (mut answered, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+    for task in tasks {
+        let (a, e, l) = task.await.expect("stream task");
+        answered += a;
+        errors += e;
+        latencies.extend(l);
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{}",
+        json!({"requests": answered, "seconds": elapsed, "errors": errors,
+               "p50_ms": pct(0.50), "p99_ms": pct(0.99), "p999_ms": pct(0.999)})
+    );
+}
+
+/// Records one stream may have sent and not yet seen answered.
+const WINDOW: usize = 500;
+
+/// One chunked POST: a writer sends chunks until the deadline while this
+/// task reads the answers. Returns (answers, errors, latencies in ms).
+async fn one_stream(
+    addr: String,
+    path: String,
+    body: String,
+    chunk: usize,
+    deadline: Instant,
+) -> (u64, u64, Vec<f64>) {
+    use std::collections::VecDeque;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    stream.set_nodelay(true).ok();
+    let (read, mut write) = stream.into_split();
+    let sent = Arc::new(parking_lot::Mutex::new(VecDeque::<Instant>::new()));
+    let writer = {
+        let sent = Arc::clone(&sent);
+        tokio::spawn(async move {
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            );
+            write.write_all(head.as_bytes()).await.expect("write");
+            let framed = format!("{:x}\r\n{body}\r\n", body.len());
+            while Instant::now() < deadline {
+                // A window of unanswered records, so latency is the
+                // gateway's and not queueing in socket buffers.
+                while sent.lock().len() >= WINDOW {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                let now = Instant::now();
+                sent.lock().extend(std::iter::repeat_n(now, chunk));
+                if write.write_all(framed.as_bytes()).await.is_err() {
+                    return write;
+                }
+            }
+            let _ = write.write_all(b"0\r\n\r\n").await;
+            // Kept open (not shut down) until the answers are read, as
+            // HTTP clients do.
+            write
+        })
+    };
+    let mut reader = BufReader::new(read);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    let (mut answered, mut errors, mut latencies) = (0u64, 0u64, Vec::new());
+    let mut pending: Vec<u8> = Vec::new();
+    let mut settle = |item: &[u8], answered: &mut u64, errors: &mut u64| {
+        let at = sent.lock().pop_front();
+        if let Some(at) = at {
+            latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+        }
+        *answered += 1;
+        const OK: &[u8] = br#""error_code":200,"#;
+        if !item.windows(OK.len()).any(|w| w == OK) {
+            if *errors < 3 {
+                eprintln!("error answer: {}", String::from_utf8_lossy(item));
+            }
+            *errors += 1;
+        }
+    };
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            break;
+        }
+        let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let mut data = vec![0; size + 2];
+        if reader.read_exact(&mut data).await.is_err() {
+            break;
+        }
+        pending.extend_from_slice(&data[..size]);
+        while let Some(pos) = pending.windows(2).position(|w| w == b"\r\n") {
+            let item: Vec<u8> = pending.drain(..pos + 2).collect();
+            // Empty: the separator after an answer settled as it came.
+            if pos > 0 {
+                settle(&item[..pos], &mut answered, &mut errors);
+            }
+        }
+        if serde_json::from_slice::<Value>(&pending).is_ok() {
+            let item = std::mem::take(&mut pending);
+            settle(&item, &mut answered, &mut errors);
+        }
+    }
+    drop(writer.await);
+    (answered, errors, latencies)
 }

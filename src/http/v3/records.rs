@@ -20,6 +20,9 @@ use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
+use std::io::Write;
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use futures_util::stream::{LocalBoxStream, StreamExt};
 use gateway_codecs::{Codec, CodecError, Format, Value};
 use serde_json::json;
@@ -178,6 +181,17 @@ struct Target {
     topic: Arc<TopicInfo>,
 }
 
+impl Target {
+    fn batch(&self) -> RecordBatch {
+        RecordBatch {
+            topic: self.topic.name.clone(),
+            data: Vec::with_capacity(256),
+            records: Vec::with_capacity(1),
+            headers: Vec::new(),
+        }
+    }
+}
+
 /// Reads record objects from `body`, produces them, and writes their
 /// results to `tx` in order.
 async fn stream(
@@ -192,25 +206,28 @@ async fn stream(
     let mut reading = true;
     let mut first = true;
     loop {
-        // Write out what is settled at the front.
+        // Write out what is settled at the front, in one piece.
+        let mut out = Vec::new();
         while let Some(Entry::Done(..)) = queue.front() {
             let Some(Entry::Done(_, answer)) = queue.pop_front() else {
                 unreachable!()
             };
-            let mut out = Vec::with_capacity(answer.len() + 2);
             if !first {
                 out.extend_from_slice(b"\r\n");
             }
             first = false;
             out.extend_from_slice(&answer);
-            if tx.send(Bytes::from(out)).await.is_err() {
-                return; // the client went away
-            }
+        }
+        if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
+            return; // the client went away
         }
         if !reading && queue.is_empty() {
             return;
         }
-        let front_waits = matches!(queue.front(), Some(Entry::Waiting { .. }));
+        let front_waits = matches!(
+            queue.front(),
+            Some(Entry::Waiting { .. } | Entry::InGroup { .. })
+        );
         tokio::select! {
             biased;
             settled = wait_front(&mut queue), if front_waits => {
@@ -230,62 +247,162 @@ async fn stream(
                         }
                     }
                 }
-                loop {
-                    match splitter.next_object() {
-                        Ok(Some(object)) => match record(&state, &target, object).await {
-                            Ok(entry) => queue.push_back(entry),
-                            Err(malformed) => {
-                                queue.push_back(malformed);
-                                reading = false;
-                                break;
-                            }
-                        },
-                        Ok(None) => break,
-                        Err(e) => {
-                            let (code, message) = match e {
-                                SplitError::NotAnObject { at } => (ErrorCode::BadRequest, format!("malformed JSON at byte {at}: a record must be an object")),
-                                SplitError::TooLarge { limit } => (ErrorCode::PayloadTooLarge, format!("a record is larger than {limit} bytes")),
-                            };
-                            queue.push_back(failed(code, message));
-                            reading = false;
-                            break;
-                        }
-                    }
+                if !take_objects(&state, &target, &mut splitter, &mut queue).await {
+                    reading = false;
                 }
             }
         }
     }
 }
 
+/// Encodes every whole record the splitter holds into one job for the
+/// pipeline (records that fail get their error entries in place); returns
+/// false if the stream must end (malformed JSON).
+async fn take_objects(
+    state: &AppState,
+    target: &Arc<Target>,
+    splitter: &mut Splitter,
+    queue: &mut VecDeque<Entry>,
+) -> bool {
+    let mut group = target.batch();
+    // (index in the queue, answer metadata) of each record in the group.
+    let mut members: Vec<(usize, Box<Meta>)> = Vec::new();
+    let mut go_on = true;
+    loop {
+        match splitter.next_object() {
+            Ok(Some(mut object)) => {
+                let tape = match simd_json::to_tape(&mut object) {
+                    Ok(tape) => tape,
+                    Err(e) => {
+                        queue.push_back(failed(
+                            ErrorCode::BadRequest,
+                            format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
+                        ));
+                        go_on = false;
+                        break;
+                    }
+                };
+                match encode_into(state, target, &tape.as_value(), &mut group).await {
+                    Ok((key, value)) => {
+                        members.push((
+                            queue.len(),
+                            Box::new(Meta {
+                                target: Arc::clone(target),
+                                key,
+                                value,
+                            }),
+                        ));
+                        // Replaced below, before anything reads the queue.
+                        queue.push_back(Entry::Done(StatusCode::OK, Vec::new()));
+                    }
+                    Err(e) => queue.push_back(error_entry(e)),
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let (code, message) = match e {
+                    SplitError::NotAnObject { at } => (
+                        ErrorCode::BadRequest,
+                        format!("malformed JSON at byte {at}: a record must be an object"),
+                    ),
+                    SplitError::TooLarge { limit } => (
+                        ErrorCode::PayloadTooLarge,
+                        format!("a record is larger than {limit} bytes"),
+                    ),
+                };
+                queue.push_back(failed(code, message));
+                go_on = false;
+                break;
+            }
+        }
+    }
+    if members.is_empty() {
+        return go_on;
+    }
+    let (records, bytes) = (group.records.len(), group.data.len());
+    let submitted = state
+        .pipeline
+        .reserve(records, bytes)
+        .and_then(|permit| state.pipeline.submit(group, permit));
+    match submitted {
+        Ok(done) => {
+            let m = state.metrics;
+            m.produce_records.increment(records as u64);
+            m.produce_bytes.increment(bytes as u64);
+            m.records_per_request.record(records as f64);
+            let done: GroupDone = done
+                .map(|outcomes| Arc::new(outcomes.ok()))
+                .boxed()
+                .shared();
+            for (index, (at, meta)) in members.into_iter().enumerate() {
+                queue[at] = Entry::InGroup {
+                    done: done.clone(),
+                    index,
+                    meta,
+                };
+            }
+        }
+        Err(e) => {
+            for (at, _) in members {
+                queue[at] = failed(e.code, e.message.clone());
+            }
+        }
+    }
+    go_on
+}
+
 /// Waits for the record at the front of the queue to be settled.
 async fn wait_front(queue: &mut VecDeque<Entry>) -> Entry {
-    let Some(Entry::Waiting { done, meta }) = queue.front_mut() else {
-        return std::future::pending().await;
-    };
-    let outcome = done.await;
-    meta.answer(outcome)
+    match queue.front_mut() {
+        Some(Entry::Waiting { done, meta }) => {
+            let outcome = done.await.ok().and_then(|mut o| o.pop());
+            meta.answer(outcome)
+        }
+        Some(Entry::InGroup { done, index, meta }) => {
+            let outcomes = done.clone().await;
+            let outcome = outcomes
+                .as_ref()
+                .as_ref()
+                .and_then(|o| o.get(*index).cloned());
+            meta.answer(outcome)
+        }
+        _ => std::future::pending().await,
+    }
 }
 
 /// One record's place in the answer.
 enum Entry {
     /// Its answer, with the HTTP status it would have alone.
     Done(StatusCode, Vec<u8>),
-    /// In the pipeline.
+    /// In the pipeline, alone.
     Waiting {
         done: oneshot::Receiver<Vec<Outcome>>,
         meta: Box<Meta>,
     },
+    /// In the pipeline, record `index` of the job of a body chunk's records.
+    InGroup {
+        done: GroupDone,
+        index: usize,
+        meta: Box<Meta>,
+    },
 }
+
+/// The outcomes of a group's job, awaited by each of its records (shared,
+/// so any of them may be the one that polls).
+type GroupDone = Shared<BoxFuture<'static, Arc<Option<Vec<Outcome>>>>>;
 
 impl Entry {
     /// Waits for the record and gives its answer.
     async fn settle(self) -> (StatusCode, Vec<u8>) {
         match self {
             Entry::Done(status, answer) => (status, answer),
-            Entry::Waiting { done, meta } => match meta.answer(done.await) {
-                Entry::Done(status, answer) => (status, answer),
-                Entry::Waiting { .. } => unreachable!("answers are done"),
-            },
+            Entry::Waiting { done, meta } => {
+                match meta.answer(done.await.ok().and_then(|mut o| o.pop())) {
+                    Entry::Done(status, answer) => (status, answer),
+                    _ => unreachable!("answers are done"),
+                }
+            }
+            Entry::InGroup { .. } => unreachable!("only streams group records"),
         }
     }
 }
@@ -316,41 +433,36 @@ struct PartMeta {
     size: usize,
 }
 
-impl PartMeta {
-    fn to_json(&self) -> serde_json::Value {
-        let mut out = json!({"type": type_name(self.format), "size": self.size});
-        if let Some(subject) = &self.subject {
-            out["subject"] = json!(subject);
-        }
-        if let Some(id) = self.schema_id {
-            out["schema_id"] = json!(id);
-        }
-        if let Some(version) = self.schema_version {
-            out["schema_version"] = json!(version);
-        }
-        out
-    }
-}
-
 impl Meta {
-    fn answer(&self, outcome: Result<Vec<Outcome>, oneshot::error::RecvError>) -> Entry {
-        match outcome.ok().and_then(|mut o| o.pop()) {
+    fn answer(&self, outcome: Option<Outcome>) -> Entry {
+        match outcome {
             Some(Outcome::Delivered {
                 partition,
                 offset,
                 timestamp,
             }) => {
-                let answer = json!({
-                    "error_code": 200,
-                    "cluster_id": self.target.cluster,
-                    "topic_name": self.target.topic.name,
-                    "partition_id": partition,
-                    "offset": offset,
-                    "timestamp": timestamp.map(format_timestamp),
-                    "key": self.key.as_ref().map(PartMeta::to_json),
-                    "value": self.value.as_ref().map(PartMeta::to_json),
-                });
-                Entry::Done(StatusCode::OK, answer.to_string().into_bytes())
+                // Written by hand: this is per record on the streaming path.
+                let mut out = Vec::with_capacity(256);
+                out.extend_from_slice(br#"{"error_code":200,"cluster_id":"#);
+                json_string(&mut out, &self.target.cluster);
+                out.extend_from_slice(br#","topic_name":"#);
+                json_string(&mut out, &self.target.topic.name);
+                let _ = write!(
+                    out,
+                    r#","partition_id":{partition},"offset":{offset},"timestamp":"#
+                );
+                match timestamp {
+                    Some(t) => {
+                        let _ = write!(out, "\"{}\"", format_timestamp(t));
+                    }
+                    None => out.extend_from_slice(b"null"),
+                }
+                out.extend_from_slice(br#","key":"#);
+                part_json(&mut out, self.key.as_ref());
+                out.extend_from_slice(br#","value":"#);
+                part_json(&mut out, self.value.as_ref());
+                out.push(b'}');
+                Entry::Done(StatusCode::OK, out)
             }
             Some(Outcome::Failed { code, message }) => {
                 let answer = json!({"error_code": code.code(), "message": message});
@@ -362,6 +474,30 @@ impl Meta {
             ),
         }
     }
+}
+
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("a string serializes");
+}
+
+/// The `key` or `value` object of an answer, or `null`.
+fn part_json(out: &mut Vec<u8>, part: Option<&PartMeta>) {
+    let Some(part) = part else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let _ = write!(out, r#"{{"type":"{}""#, type_name(part.format));
+    if let Some(subject) = &part.subject {
+        out.extend_from_slice(br#","subject":"#);
+        json_string(out, subject);
+    }
+    if let Some(id) = part.schema_id {
+        let _ = write!(out, r#","schema_id":{id}"#);
+    }
+    if let Some(version) = part.schema_version {
+        let _ = write!(out, r#","schema_version":{version}"#);
+    }
+    let _ = write!(out, r#","size":{}}}"#, part.size);
 }
 
 /// Checks, encodes and submits one record object. Malformed JSON is
@@ -381,43 +517,63 @@ async fn record(
         }
     };
     let record = tape.as_value();
-    Ok(match encode(state, target, &record).await {
-        Ok((batch, key, value)) => {
-            let permit = match state.pipeline.reserve(1, batch.data.len()) {
-                Ok(permit) => permit,
-                Err(e) => return Ok(error_entry(e)),
-            };
-            let bytes = batch.data.len();
-            match state.pipeline.submit(batch, permit) {
-                Ok(done) => {
-                    let m = state.metrics;
-                    m.produce_records.increment(1);
-                    m.produce_bytes.increment(bytes as u64);
-                    m.records_per_request.record(1.0);
-                    Entry::Waiting {
-                        done,
-                        meta: Box::new(Meta {
-                            target: Arc::clone(target),
-                            key,
-                            value,
-                        }),
+    let mut batch = target.batch();
+    Ok(
+        match encode_into(state, target, &record, &mut batch).await {
+            Ok((key, value)) => {
+                let permit = match state.pipeline.reserve(1, batch.data.len()) {
+                    Ok(permit) => permit,
+                    Err(e) => return Ok(error_entry(e)),
+                };
+                let bytes = batch.data.len();
+                match state.pipeline.submit(batch, permit) {
+                    Ok(done) => {
+                        let m = state.metrics;
+                        m.produce_records.increment(1);
+                        m.produce_bytes.increment(bytes as u64);
+                        m.records_per_request.record(1.0);
+                        Entry::Waiting {
+                            done,
+                            meta: Box::new(Meta {
+                                target: Arc::clone(target),
+                                key,
+                                value,
+                            }),
+                        }
                     }
+                    Err(e) => error_entry(e),
                 }
-                Err(e) => error_entry(e),
             }
-        }
-        Err(e) => error_entry(e),
-    })
+            Err(e) => error_entry(e),
+        },
+    )
 }
 
-type Encoded = (RecordBatch, Option<PartMeta>, Option<PartMeta>);
+type Metas = (Option<PartMeta>, Option<PartMeta>);
 
-/// One record object as a one-record batch.
-async fn encode(
+/// Appends one record object to `batch`; on an error, `batch` is left as
+/// it was.
+async fn encode_into(
     state: &AppState,
     target: &Target,
     record: &Value<'_, '_>,
-) -> Result<Encoded, ApiError> {
+    batch: &mut RecordBatch,
+) -> Result<Metas, ApiError> {
+    let (data, headers) = (batch.data.len(), batch.headers.len());
+    let result = encode_record(state, target, record, batch).await;
+    if result.is_err() {
+        batch.data.truncate(data);
+        batch.headers.truncate(headers);
+    }
+    result
+}
+
+async fn encode_record(
+    state: &AppState,
+    target: &Target,
+    record: &Value<'_, '_>,
+    batch: &mut RecordBatch,
+) -> Result<Metas, ApiError> {
     let fields = record
         .as_object()
         .ok_or_else(|| unprocessable("a record must be a JSON object"))?;
@@ -459,12 +615,7 @@ async fn encode(
                 })?,
         ),
     };
-    let mut batch = RecordBatch {
-        topic: target.topic.name.clone(),
-        data: Vec::with_capacity(256),
-        records: Vec::with_capacity(1),
-        headers: Vec::new(),
-    };
+    let first_header = batch.headers.len() as u32;
     if let Some(headers) = get("headers") {
         let headers = headers
             .as_array()
@@ -505,10 +656,10 @@ async fn encode(
         partition,
         key,
         value,
-        headers: 0..batch.headers.len() as u32,
+        headers: first_header..batch.headers.len() as u32,
         timestamp,
     });
-    Ok((batch, key_meta, value_meta))
+    Ok((key_meta, value_meta))
 }
 
 /// Encodes a record's `key` or `value` object into `data`.
