@@ -37,6 +37,9 @@ pub enum ErrorCode {
     KafkaAuthentication,
     /// Authorization failed at the broker.
     KafkaAuthorization,
+    /// Kafka refused an admin request as invalid (the topic exists, bad
+    /// partitions or replication factor, an invalid config).
+    KafkaBadRequest,
     /// A Kafka error that retrying will not fix (e.g. record too large).
     Kafka,
     /// A Kafka error that may pass on retry (timeout, leader change).
@@ -81,7 +84,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         match self {
-            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest | ErrorCode::KafkaBadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound | ErrorCode::TopicNotFound | ErrorCode::PartitionNotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -118,6 +121,7 @@ impl ErrorCode {
     pub fn code(self) -> u32 {
         match self {
             ErrorCode::BadRequest => 400,
+            ErrorCode::KafkaBadRequest => 40002,
             ErrorCode::NotFound => 404,
             ErrorCode::TopicNotFound => 40401,
             ErrorCode::PartitionNotFound => 40402,
@@ -153,6 +157,7 @@ impl ErrorCode {
     pub fn label(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "400",
+            ErrorCode::KafkaBadRequest => "40002",
             ErrorCode::NotFound => "404",
             ErrorCode::TopicNotFound => "40401",
             ErrorCode::PartitionNotFound => "40402",
@@ -185,8 +190,9 @@ impl ErrorCode {
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::BadRequest,
+        ErrorCode::KafkaBadRequest,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::TopicNotFound,

@@ -120,11 +120,13 @@ impl Gateway {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
             (None, Some(Arc::new(remote)))
         };
+        let admin = kafka::admin::Admin::new(&config.kafka, &bootstrap_servers)?;
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             codecs: gateway_codecs::Registry::new(),
             pipeline,
             metadata,
+            admin,
             schemas,
             remote_schemas,
             metrics,

@@ -169,3 +169,104 @@ async fn concurrent_clients_against_a_real_broker() {
     }
     gw.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real broker: run tests/run.sh"]
+async fn v3_topic_administration_and_streaming_against_a_real_broker() {
+    let gw = TestGateway::start(config()).await;
+    let clusters = gw.get("/v3/clusters").await.json();
+    let cluster = clusters["data"][0]["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("/v3/clusters/{cluster}");
+    let t = topic("v3-admin");
+
+    // Create, with a config; the topic is usable at once.
+    let reply = gw
+        .post(
+            &format!("{base}/topics"),
+            "application/json",
+            json!({"topic_name": t, "partitions_count": 2, "replication_factor": 1,
+                   "configs": [{"name": "cleanup.policy", "value": "compact"}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.json()["partitions_count"], 2);
+    gw.post(
+        &format!("{base}/topics"),
+        "application/json",
+        json!({"topic_name": t, "partitions_count": 1}).to_string(),
+    )
+    .await
+    .assert_error(400, 40002);
+    let described = gw.get(&format!("{base}/topics/{t}")).await.json();
+    assert_eq!(described["topic_name"], t.as_str());
+    assert_eq!(described["partitions_count"], 2);
+    let partitions = gw
+        .get(&format!("{base}/topics/{t}/partitions"))
+        .await
+        .json();
+    assert_eq!(partitions["data"].as_array().unwrap().len(), 2);
+    let configs = gw.get(&format!("{base}/topics/{t}/configs")).await.json();
+    let policy = configs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cleanup.policy")
+        .expect("cleanup.policy is described");
+    assert_eq!(policy["value"], "compact");
+    // v2 metadata carries the configs too.
+    let v2 = gw.get(&format!("/topics/{t}")).await.json();
+    assert_eq!(v2["configs"]["cleanup.policy"], "compact");
+    let listed = gw.get(&format!("{base}/topics")).await.json();
+    assert!(listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["topic_name"] == t.as_str()));
+
+    // Produce through v3 (a stream of two records in one body), read back.
+    let body = [
+        json!({"partition_id": 1, "key": {"type": "STRING", "data": "k"},
+               "value": {"type": "JSON", "data": {"n": 1}},
+               "headers": [{"name": "h", "value": b64(b"v")}]}),
+        json!({"partition_id": 1, "value": {"type": "JSON", "data": {"n": 2}}}),
+    ]
+    .map(|r| r.to_string())
+    .join("\n");
+    let reply = gw
+        .post(
+            &format!("{base}/topics/{t}/records"),
+            "application/json",
+            body,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let answers: Vec<Value> = reply
+        .text
+        .split("\r\n")
+        .map(|a| serde_json::from_str(a).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2, "{}", reply.text);
+    assert_eq!(answers[0]["offset"], 0);
+    assert_eq!(answers[1]["offset"], 1);
+    assert!(answers[0]["timestamp"].as_str().unwrap().starts_with("20"));
+    let stored = read_all(&bootstrap(), &t, 2, 2).await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].key.as_deref(), Some(&b"k"[..]));
+    assert_eq!(stored[0].headers, [("h".to_string(), Some(b"v".to_vec()))]);
+
+    // Delete.
+    let response = gw
+        .http
+        .delete(format!("{}{base}/topics/{t}", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    gw.get(&format!("{base}/topics/{t}"))
+        .await
+        .assert_error(404, 40401);
+}

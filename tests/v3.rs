@@ -372,3 +372,51 @@ async fn a_batch_answers_successes_and_failures_by_id() {
     }
     assert_eq!(read_all(&gw.bootstrap, &t, 1, 2).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_partitions_and_brokers_are_described() {
+    let t = topic("v3-meta");
+    let gw = TestGateway::start(embedded_config(&[&t], 3)).await;
+    let cluster = cluster_id(&gw).await;
+    let base = format!("/v3/clusters/{cluster}");
+    let listed = gw.get(&format!("{base}/topics")).await.json();
+    assert_eq!(listed["kind"], "KafkaTopicList");
+    let found = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["topic_name"] == t.as_str())
+        .expect("the topic is listed")
+        .clone();
+    assert_eq!(found["partitions_count"], 3);
+    assert_eq!(gw.get(&format!("/kafka{base}/topics/{t}")).await.json(), {
+        // The same resource under /kafka/v3, with its own links.
+        let mut again = found.clone();
+        for link in ["configs", "partitions", "partition_reassignments"] {
+            let old = again[link]["related"].as_str().unwrap().to_string();
+            again[link]["related"] = json!(old.replace("/v3/", "/kafka/v3/"));
+        }
+        let own = again["metadata"]["self"]
+            .as_str()
+            .unwrap()
+            .replace("/v3/", "/kafka/v3/");
+        again["metadata"]["self"] = json!(own);
+        again
+    });
+    let partition = gw
+        .get(&format!("{base}/topics/{t}/partitions/2"))
+        .await
+        .json();
+    assert_eq!(partition["partition_id"], 2);
+    gw.get(&format!("{base}/topics/{t}/partitions/3"))
+        .await
+        .assert_error(404, 40402);
+    gw.get(&format!("{base}/topics/nope-{t}"))
+        .await
+        .assert_error(404, 40401);
+    let brokers = gw.get(&format!("{base}/brokers")).await.json();
+    assert!(!brokers["data"].as_array().unwrap().is_empty());
+    gw.get("/v3/clusters/elsewhere/topics")
+        .await
+        .assert_error(404, 404);
+}

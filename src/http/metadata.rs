@@ -95,9 +95,23 @@ pub async fn topic(
 ) -> Result<HttpResponse, ApiError> {
     let topic = fresh_topic(&state, &path).await?;
     let partitions: Vec<Partition> = topic.partitions.iter().map(Partition::from).collect();
+    // The embedded broker (librdkafka's mock cluster) cannot describe
+    // configs; a real cluster is asked, and a failure there leaves the map
+    // empty rather than failing the metadata.
+    let mut configs = serde_json::Map::new();
+    if !state.config.uses_embedded_broker() {
+        match state.admin.topic_configs(&topic.name).await {
+            Ok(entries) => {
+                for c in entries.into_iter().filter(|c| !c.is_sensitive) {
+                    configs.insert(c.name, c.value.map_or(serde_json::Value::Null, Into::into));
+                }
+            }
+            Err(e) => tracing::warn!(topic = %topic.name, error = %e, "describing topic configs"),
+        }
+    }
     Ok(v2_json(TopicBody {
         name: &topic.name,
-        configs: serde_json::Map::new(),
+        configs,
         partitions,
     }))
 }

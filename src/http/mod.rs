@@ -30,6 +30,7 @@ pub struct AppState {
     pub codecs: Registry,
     pub pipeline: Pipeline,
     pub metadata: Arc<MetadataCache>,
+    pub admin: crate::kafka::admin::Admin,
     /// The embedded Schema Registry; `None` if it could not start or an
     /// external one is configured.
     pub schemas: Option<Arc<crate::schemas::Registry>>,

@@ -70,6 +70,12 @@ impl MetadataCache {
         }
     }
 
+    /// Drops what is known of a topic (after it is created or deleted here).
+    pub fn forget(&self, name: &str) {
+        self.topics.write().remove(name);
+        self.missing.lock().remove(name);
+    }
+
     /// The Kafka cluster's id, as v3 paths name the cluster.
     pub async fn cluster_id(self: &Arc<Self>) -> Result<String, ApiError> {
         let id = self

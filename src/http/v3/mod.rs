@@ -1,9 +1,11 @@
 //! The v3 API (`/v3/...`, also under `/kafka/v3/...` as Confluent Cloud
-//! and Confluent Server serve it): the cluster resource and record produce
-//! ([`records`]), single or streamed.
+//! and Confluent Server serve it): the cluster resource, record produce
+//! ([`records`]), single or streamed, and topic administration
+//! ([`topics`]).
 
 pub mod records;
 pub mod split;
+pub mod topics;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -22,6 +24,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(cluster),
             )
             .route(
+                &format!("{prefix}/clusters/{{cluster}}/brokers"),
+                web::get().to(topics::list_brokers),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics"),
+                web::get().to(topics::list_topics),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics"),
+                web::post().to(topics::create_topic),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}"),
+                web::get().to(topics::get_topic),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}"),
+                web::delete().to(topics::delete_topic),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}/partitions"),
+                web::get().to(topics::list_partitions),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}/partitions/{{partition}}"),
+                web::get().to(topics::get_partition),
+            )
+            .route(
+                &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}/configs"),
+                web::get().to(topics::list_configs),
+            )
+            .route(
                 &format!("{prefix}/clusters/{{cluster}}/topics/{{topic}}/records"),
                 web::post().to(records::produce),
             )
@@ -34,7 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The URL prefix of v3 resources as this request reached them:
 /// `http://host:port/v3` or `.../kafka/v3`.
-fn base(req: &HttpRequest) -> String {
+pub fn base(req: &HttpRequest) -> String {
     let info = req.connection_info();
     let prefix = if req.path().starts_with("/kafka/v3") {
         "/kafka/v3"
