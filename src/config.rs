@@ -24,6 +24,7 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub embedded: EmbeddedConfig,
     pub schema_registry: SchemaRegistryConfig,
+    pub consumers: ConsumersConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -312,6 +313,34 @@ impl Default for SchemaRegistryConfig {
     }
 }
 
+/// v2 HTTP consumer instances (`/consumers/...`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumersConfig {
+    /// An instance not used for this long is closed (Confluent's
+    /// `consumer.instance.timeout.ms`).
+    pub instance_timeout_ms: u64,
+    /// How long a `GET .../records` waits for records by default
+    /// (`consumer.request.timeout.ms`); a request may ask for less.
+    pub request_timeout_ms: u64,
+    /// Most records bytes one `GET .../records` returns by default
+    /// (`consumer.request.max.bytes`); a request may ask for less.
+    pub max_bytes: usize,
+    /// Instances open at once on this gateway, at most.
+    pub max_instances: usize,
+}
+
+impl Default for ConsumersConfig {
+    fn default() -> Self {
+        ConsumersConfig {
+            instance_timeout_ms: 300_000,
+            request_timeout_ms: 1_000,
+            max_bytes: 64 * 1024 * 1024,
+            max_instances: 1_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
@@ -370,6 +399,7 @@ const SECTIONS: &[&str] = &[
     "pipeline",
     "embedded",
     "schema_registry",
+    "consumers",
     "shutdown",
 ];
 
@@ -468,6 +498,16 @@ impl Config {
             self.pipeline.queue_capacity > 0,
             "pipeline.queue_capacity",
             "must be positive",
+        );
+        check(
+            self.consumers.max_instances > 0,
+            "consumers.max_instances",
+            "must be positive",
+        );
+        check(
+            self.consumers.request_timeout_ms <= 60_000,
+            "consumers.request_timeout_ms",
+            "must be at most 60000",
         );
         check(
             (1..=64).contains(&self.kafka.producers),

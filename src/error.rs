@@ -76,6 +76,17 @@ pub enum ErrorCode {
     InvalidPayload,
     /// Produce: the schema could not be registered or looked up.
     SchemaRegistryLookup,
+    /// v2 consumers: no such consumer instance (40403).
+    ConsumerNotFound,
+    /// v2 consumers: the instance name is taken in its group (40902).
+    ConsumerAlreadyExists,
+    /// v2 consumers: e.g. reading with neither subscription nor assignment
+    /// (40903).
+    ConsumerIllegalState,
+    /// v2 consumers: the Accept format is not the instance's (40601).
+    ConsumerFormatMismatch,
+    /// v2 consumers: an invalid consumer configuration (42204).
+    InvalidConsumerConfig,
     /// v3 `records:batch`: the batch itself is invalid (no entries, an
     /// entry without an id, an id used twice).
     BatchInvalid,
@@ -113,7 +124,13 @@ impl ErrorCode {
             | ErrorCode::InvalidProduceSchema
             | ErrorCode::InvalidPayload
             | ErrorCode::SchemaRegistryLookup
-            | ErrorCode::BatchInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::BatchInvalid
+            | ErrorCode::InvalidConsumerConfig => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ConsumerNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::ConsumerAlreadyExists | ErrorCode::ConsumerIllegalState => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::ConsumerFormatMismatch => StatusCode::NOT_ACCEPTABLE,
         }
     }
 
@@ -150,6 +167,11 @@ impl ErrorCode {
             ErrorCode::InvalidPayload => 42206,
             ErrorCode::SchemaRegistryLookup => 42207,
             ErrorCode::BatchInvalid => 42208,
+            ErrorCode::ConsumerNotFound => 40403,
+            ErrorCode::ConsumerAlreadyExists => 40902,
+            ErrorCode::ConsumerIllegalState => 40903,
+            ErrorCode::ConsumerFormatMismatch => 40601,
+            ErrorCode::InvalidConsumerConfig => 42204,
         }
     }
 
@@ -186,11 +208,16 @@ impl ErrorCode {
             ErrorCode::InvalidPayload => "42206",
             ErrorCode::SchemaRegistryLookup => "42207",
             ErrorCode::BatchInvalid => "42208",
+            ErrorCode::ConsumerNotFound => "40403",
+            ErrorCode::ConsumerAlreadyExists => "40902",
+            ErrorCode::ConsumerIllegalState => "40903",
+            ErrorCode::ConsumerFormatMismatch => "40601",
+            ErrorCode::InvalidConsumerConfig => "42204",
         }
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::BadRequest,
         ErrorCode::KafkaBadRequest,
         ErrorCode::NotFound,
@@ -221,6 +248,11 @@ impl ErrorCode {
         ErrorCode::InvalidPayload,
         ErrorCode::SchemaRegistryLookup,
         ErrorCode::BatchInvalid,
+        ErrorCode::ConsumerNotFound,
+        ErrorCode::ConsumerAlreadyExists,
+        ErrorCode::ConsumerIllegalState,
+        ErrorCode::ConsumerFormatMismatch,
+        ErrorCode::InvalidConsumerConfig,
     ];
 
     /// The per-record code for a librdkafka error, as Confluent answers it:

@@ -17,6 +17,7 @@
 //! so tests start it on port 0.
 
 pub mod config;
+pub mod consumers;
 pub mod error;
 pub mod http;
 pub mod kafka;
@@ -121,12 +122,15 @@ impl Gateway {
             (None, Some(Arc::new(remote)))
         };
         let admin = kafka::admin::Admin::new(&config.kafka, &bootstrap_servers)?;
+        let consumers =
+            consumers::Consumers::new(&config.kafka, &bootstrap_servers, config.consumers.clone());
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             codecs: gateway_codecs::Registry::new(),
             pipeline,
             metadata,
             admin,
+            consumers,
             schemas,
             remote_schemas,
             metrics,
@@ -175,12 +179,24 @@ impl Gateway {
             Duration::from_millis(config.kafka.metadata_refresh_interval_ms),
         ));
 
+        let reaper = {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    state.consumers.expire().await;
+                }
+            })
+        };
+
         let served = tokio::select! {
             _ = shutdown => None,
             result = &mut server => Some(result),
         };
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         refresher.abort();
+        reaper.abort();
         let result = match served {
             Some(result) => result,
             None => {
@@ -188,6 +204,12 @@ impl Gateway {
                 server.await
             }
         };
+        // Consumer instances leave their groups while the broker is there.
+        let _ = reaper.await;
+        let closed = self.state.consumers.close_all().await;
+        if closed > 0 {
+            tracing::info!(closed, "consumer instances closed");
+        }
         tracing::info!("flushing producers");
         let state = self.state.clone();
         tokio::task::spawn_blocking(move || state.pipeline.shutdown())

@@ -28,7 +28,9 @@ pub const KAFKA_QUEUE_RECORDS: &str = "gateway_kafka_queue_records";
 pub const ERRORS: &str = "gateway_errors_total";
 
 /// The routes named in labels; anything else is `other`.
-pub const ROUTES: &[&str] = &["produce", "metadata", "health", "metrics", "other"];
+pub const ROUTES: &[&str] = &[
+    "produce", "consume", "metadata", "health", "metrics", "other",
+];
 const STATUS_CLASSES: &[&str] = &["2xx", "3xx", "4xx", "5xx"];
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -207,6 +209,7 @@ pub fn route_index(is_post: bool, path: &str) -> usize {
             (false, 2..=5) => "metadata",
             _ => "other",
         },
+        p if p.starts_with("/consumers/") => "consume",
         p if p.starts_with("/v3/") || p.starts_with("/kafka/v3/") => {
             match (is_post, p.ends_with("/records")) {
                 (true, true) => "produce",
@@ -242,5 +245,6 @@ mod tests {
             "produce"
         );
         assert_eq!(name(false, "/v3/clusters"), "metadata");
+        assert_eq!(name(false, "/consumers/g/instances/i/records"), "consume");
     }
 }

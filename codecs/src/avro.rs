@@ -322,6 +322,81 @@ impl AvroCodec {
         Ok(())
     }
 
+    /// A decoded datum in Avro's JSON encoding, the form [`Codec::encode`]
+    /// reads: unions as `{"<branch>": value}`, bytes and fixed as strings of
+    /// code points 0-255, enums as their symbol.
+    fn json(&self, value: &Avro, schema: &Schema) -> Result<serde_json::Value, CodecError> {
+        use serde_json::Value as J;
+        let schema = match schema {
+            Schema::Ref { name } => self
+                .names
+                .get(name)
+                .ok_or_else(|| CodecError::InvalidSchema(format!("unknown named type {name}")))?,
+            other => other,
+        };
+        let code_points = |b: &[u8]| J::String(b.iter().map(|&b| b as char).collect());
+        Ok(match (value, schema) {
+            (Avro::Null, _) => J::Null,
+            (Avro::Boolean(b), _) => J::Bool(*b),
+            (Avro::Int(i) | Avro::Date(i) | Avro::TimeMillis(i), _) => J::from(*i),
+            (
+                Avro::Long(i)
+                | Avro::TimeMicros(i)
+                | Avro::TimestampMillis(i)
+                | Avro::TimestampMicros(i)
+                | Avro::TimestampNanos(i)
+                | Avro::LocalTimestampMillis(i)
+                | Avro::LocalTimestampMicros(i)
+                | Avro::LocalTimestampNanos(i),
+                _,
+            ) => J::from(*i),
+            (Avro::Float(f), _) => J::from(f64::from(*f)),
+            (Avro::Double(f), _) => J::from(*f),
+            (Avro::Bytes(b) | Avro::Fixed(_, b), _) => code_points(b),
+            (Avro::Decimal(d), _) => code_points(
+                &Vec::<u8>::try_from(d).map_err(|e| CodecError::InvalidData(e.to_string()))?,
+            ),
+            (Avro::String(s), _) => J::String(s.clone()),
+            (Avro::Uuid(u), _) => J::String(u.to_string()),
+            (Avro::Enum(_, symbol), _) => J::String(symbol.clone()),
+            (Avro::Array(items), Schema::Array(array)) => J::Array(
+                items
+                    .iter()
+                    .map(|v| self.json(v, &array.items))
+                    .collect::<Result<_, _>>()?,
+            ),
+            (Avro::Map(entries), Schema::Map(map)) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.json(v, &map.types)?)))
+                    .collect::<Result<_, CodecError>>()?,
+            ),
+            (Avro::Union(index, inner), Schema::Union(union)) => {
+                let branch = &union.variants()[*index as usize];
+                match **inner {
+                    Avro::Null => J::Null,
+                    ref inner => {
+                        let mut object = serde_json::Map::new();
+                        object.insert(branch_name(branch), self.json(inner, branch)?);
+                        J::Object(object)
+                    }
+                }
+            }
+            (Avro::Record(fields), Schema::Record(record)) => J::Object(
+                fields
+                    .iter()
+                    .zip(&record.fields)
+                    .map(|((name, v), field)| Ok((name.clone(), self.json(v, &field.schema)?)))
+                    .collect::<Result<_, CodecError>>()?,
+            ),
+            (other, _) => {
+                return Err(CodecError::InvalidData(format!(
+                    "cannot write {other:?} as JSON"
+                )))
+            }
+        })
+    }
+
     /// A union is `null` or `{"<branch type name>": value}`, as Avro's JSON
     /// encoding writes it.
     fn union(
@@ -379,6 +454,13 @@ impl Codec for AvroCodec {
             out.truncate(start);
         }
         result
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        let mut datum = crate::unframe(bytes, self.id)?;
+        let value = apache_avro::from_avro_datum(&self.schema, &mut datum, None)
+            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
+        self.json(&value, &self.schema)
     }
 }
 
@@ -738,5 +820,21 @@ mod tests {
         let failed = crate::with_value(r#"{"b": 1}"#, |v| codec.encode(v, &mut out));
         assert!(failed.is_err());
         assert_eq!(out, [9]);
+    }
+
+    #[test]
+    fn decoding_gives_back_the_json_form() {
+        let codec = AvroCodec::new(ORDER, 9).unwrap();
+        let json = r#"{"product_id": 1, "customer_id": 2, "product": {"string": "pen"},
+            "tags": ["a"], "status": "PAID", "raw": "\u0000\u00ff", "at": 1700000000000,
+            "next": {"io.confluent.developer.Order": {"product_id": 3, "customer_id": 4,
+                     "product": null, "tags": [], "status": "NEW", "raw": "", "at": 0, "next": null}}}"#;
+        let bytes = encode(&codec, json).unwrap();
+        let back = codec.decode(&bytes).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(back, expected);
+        // Framed for another schema, or not framed: refused.
+        assert!(AvroCodec::new(ORDER, 8).unwrap().decode(&bytes).is_err());
+        assert!(codec.decode(&bytes[5..]).is_err());
     }
 }

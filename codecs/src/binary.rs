@@ -18,6 +18,12 @@ impl Codec for BinaryCodec {
         })?;
         decode_base64(text.as_bytes(), out)
     }
+
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        Ok(serde_json::Value::String(
+            base64_simd::STANDARD.encode_to_string(bytes),
+        ))
+    }
 }
 
 /// Decodes standard base64 (with or without padding, as Confluent's Java

@@ -17,6 +17,10 @@ impl Codec for JsonCodec {
             .write(out)
             .map_err(|e| CodecError::InvalidData(e.to_string()))
     }
+
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        serde_json::from_slice(bytes).map_err(|e| CodecError::InvalidData(format!("not JSON: {e}")))
+    }
 }
 
 #[cfg(test)]

@@ -101,6 +101,11 @@ impl Codec for JsonSchemaCodec {
         }
         Ok(())
     }
+
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        let json = crate::unframe(bytes, self.id)?;
+        serde_json::from_slice(json).map_err(|e| CodecError::InvalidData(format!("not JSON: {e}")))
+    }
 }
 
 /// The tape value as a `serde_json::Value`, for the validator.

@@ -124,6 +124,33 @@ pub trait Codec: Send + Sync {
     /// Appends the encoding of `value` to `out`. On error, `out` may hold a
     /// partial encoding past its original length; the caller truncates.
     fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError>;
+
+    /// The JSON form of bytes read from Kafka (what an HTTP consumer
+    /// receives): the inverse of [`Codec::encode`]. Schema codecs check the
+    /// framing and decode with their schema.
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError>;
+}
+
+/// The payload of Confluent-framed bytes written with schema `id`.
+pub(crate) fn unframe(bytes: &[u8], id: u32) -> Result<&[u8], CodecError> {
+    match bytes {
+        [0, a, b, c, d, rest @ ..] if u32::from_be_bytes([*a, *b, *c, *d]) == id => Ok(rest),
+        [0, a, b, c, d, ..] => Err(CodecError::InvalidData(format!(
+            "written with schema {}, not {id}",
+            u32::from_be_bytes([*a, *b, *c, *d])
+        ))),
+        _ => Err(CodecError::InvalidData(
+            "not in the Schema Registry wire format (magic byte 0, schema id)".into(),
+        )),
+    }
+}
+
+/// The schema id of Confluent-framed bytes.
+pub fn schema_id(bytes: &[u8]) -> Option<u32> {
+    match bytes {
+        [0, a, b, c, d, ..] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
 }
 
 /// The codecs available to the gateway, built once at start-up.

@@ -19,6 +19,12 @@ impl Codec for StringCodec {
         out.extend_from_slice(text.as_bytes());
         Ok(())
     }
+
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        String::from_utf8(bytes.to_vec())
+            .map(serde_json::Value::String)
+            .map_err(|e| CodecError::InvalidData(format!("not UTF-8: {e}")))
+    }
 }
 
 #[cfg(test)]

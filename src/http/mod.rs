@@ -2,6 +2,7 @@
 //! request. One module per concern: [`produce`] (v2 produce), [`metadata`]
 //! (topics, partitions, brokers), [`health`] (liveness, readiness, metrics).
 
+pub mod consumers;
 pub mod health;
 pub mod metadata;
 pub mod produce;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub pipeline: Pipeline,
     pub metadata: Arc<MetadataCache>,
     pub admin: crate::kafka::admin::Admin,
+    pub consumers: crate::consumers::Consumers,
     /// The embedded Schema Registry; `None` if it could not start or an
     /// external one is configured.
     pub schemas: Option<Arc<crate::schemas::Registry>>,
@@ -84,6 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/readyz").route(web::get().to(health::readyz)))
     .service(resource("/metrics").route(web::get().to(health::metrics)))
     .configure(registry::routes)
+    .configure(consumers::routes)
     .configure(v3::routes);
 }
 

@@ -136,6 +136,40 @@ impl Codec for ProtobufCodec {
             CodecError::InvalidData(format!("{}: {e}", self.message.full_name()))
         })
     }
+
+    fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        let mut rest = crate::unframe(bytes, self.id)?;
+        let invalid = |m: &str| CodecError::InvalidData(m.to_string());
+        // The message-index path: a count, then indexes (zig-zag varints);
+        // [] means [0].
+        let varint = |rest: &mut &[u8]| -> Result<i64, CodecError> {
+            let raw = prost::encoding::decode_varint(rest)
+                .map_err(|_| invalid("a bad message-index path"))?;
+            Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+        };
+        let count = varint(&mut rest)?;
+        let mut path = Vec::new();
+        for _ in 0..count.max(0) {
+            path.push(varint(&mut rest)?);
+        }
+        if path.is_empty() {
+            path.push(0);
+        }
+        let file = self.message.parent_file();
+        let mut message = usize::try_from(path[0])
+            .ok()
+            .and_then(|i| file.messages().nth(i))
+            .ok_or_else(|| invalid("the message index names no message of the schema"))?;
+        for &i in &path[1..] {
+            message = usize::try_from(i)
+                .ok()
+                .and_then(|i| message.child_messages().nth(i))
+                .ok_or_else(|| invalid("the message index names no message of the schema"))?;
+        }
+        let decoded = DynamicMessage::decode(message, rest)
+            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
+        serde_json::to_value(&decoded).map_err(|e| CodecError::InvalidData(e.to_string()))
+    }
 }
 
 impl ProtobufCodec {
@@ -393,5 +427,26 @@ mod tests {
             assert!(err.starts_with("all.Everything: "), "{err}");
             assert_eq!(out, [7], "nothing left behind");
         }
+    }
+
+    #[test]
+    fn decoding_gives_the_protobuf_json_mapping() {
+        let codec = ProtobufCodec::new(EVERYTHING, 1).unwrap();
+        let bytes = encode(
+            &codec,
+            r#"{"i64": 5, "s": "x", "color": "BLUE", "inner": {"name": "n"}, "counts": {"a": 1}}"#,
+        )
+        .unwrap();
+        let back = codec.decode(&bytes).unwrap();
+        assert_eq!(
+            back,
+            serde_json::json!({"i64": "5", "s": "x", "color": "BLUE", "inner": {"name": "n"}, "counts": {"a": 1}})
+        );
+        // An explicit message-index path [1] names the second message.
+        let inner = [&[0, 0, 0, 0, 1, 2, 2][..], &[0x0a, 1, b'z']].concat();
+        assert_eq!(
+            codec.decode(&inner).unwrap(),
+            serde_json::json!({"name": "z"})
+        );
     }
 }

@@ -1,0 +1,487 @@
+//! v2 HTTP consumer instances: one librdkafka consumer each, in a consumer
+//! group, named by `(group, instance)`, living on the gateway that created
+//! it (its `base_uri` names that gateway, as Confluent's does; behind a
+//! load balancer, route `/consumers/{group}/instances/{instance}` to one
+//! gateway). An instance not used for `consumers.instance_timeout_ms` is
+//! closed. Every librdkafka call runs off the HTTP workers, and calls on
+//! one instance run one at a time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gateway_codecs::Format;
+use parking_lot::Mutex;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::config::{ConsumersConfig, KafkaConfig};
+use crate::error::{ApiError, ErrorCode};
+
+/// One record as the consumer read it, before decoding.
+pub struct Fetched {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// A topic-partition and an offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// How long a first read waits for the group to assign partitions.
+const JOIN_WAIT: Duration = Duration::from_secs(10);
+
+pub struct Instance {
+    pub group: String,
+    pub name: String,
+    pub format: Format,
+    consumer: Arc<BaseConsumer>,
+    last_used: Mutex<Instant>,
+    /// One call at a time on this instance.
+    busy: tokio::sync::Mutex<()>,
+}
+
+/// What creating an instance takes (Confluent's request fields).
+pub struct NewInstance {
+    pub name: Option<String>,
+    pub format: Format,
+    pub auto_offset_reset: Option<String>,
+    pub auto_commit: bool,
+    pub fetch_min_bytes: Option<u32>,
+}
+
+pub struct Consumers {
+    kafka: Vec<(String, String)>,
+    config: ConsumersConfig,
+    instances: Mutex<HashMap<(String, String), Arc<Instance>>>,
+}
+
+impl Consumers {
+    pub fn new(kafka: &KafkaConfig, bootstrap_servers: &str, config: ConsumersConfig) -> Consumers {
+        // Connection and security settings only.
+        let kafka = kafka
+            .librdkafka_settings(bootstrap_servers)
+            .into_iter()
+            .filter(|(key, _)| {
+                ["bootstrap.servers", "client.id"].contains(&key.as_str())
+                    || ["security.", "sasl.", "ssl.", "socket.", "broker."]
+                        .iter()
+                        .any(|p| key.starts_with(p))
+            })
+            .collect();
+        Consumers {
+            kafka,
+            config,
+            instances: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn config(&self) -> &ConsumersConfig {
+        &self.config
+    }
+
+    pub fn create(&self, group: &str, new: NewInstance) -> Result<Arc<Instance>, ApiError> {
+        let invalid = |m: String| ApiError::new(ErrorCode::InvalidConsumerConfig, m);
+        let name = new.name.unwrap_or_else(|| {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("rest-consumer-{nanos:x}-{n}")
+        });
+        if name.is_empty() || name.contains('/') {
+            return Err(invalid(format!("{name:?} is not a valid instance name")));
+        }
+        let reset = match new.auto_offset_reset.as_deref() {
+            None => "latest",
+            Some("earliest" | "smallest") => "earliest",
+            Some("latest" | "largest") => "latest",
+            Some("none") => "error",
+            Some(other) => {
+                return Err(invalid(format!(
+                    "auto.offset.reset must be earliest, latest or none, not {other:?}"
+                )))
+            }
+        };
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.kafka {
+            config.set(key, value);
+        }
+        config
+            .set("group.id", group)
+            .set("client.id", format!("kafka-gateway-{name}"))
+            .set("auto.offset.reset", reset)
+            .set("enable.auto.commit", new.auto_commit.to_string())
+            .set("enable.partition.eof", "false");
+        if let Some(bytes) = new.fetch_min_bytes {
+            config.set("fetch.min.bytes", bytes.to_string());
+        }
+        let mut instances = self.instances.lock();
+        let key = (group.to_string(), name.clone());
+        if instances.contains_key(&key) {
+            return Err(ApiError::new(
+                ErrorCode::ConsumerAlreadyExists,
+                format!("Consumer with specified consumer ID already exists in the specified consumer group: {name}"),
+            ));
+        }
+        if instances.len() >= self.config.max_instances {
+            return Err(ApiError::new(
+                ErrorCode::Throttled,
+                format!(
+                    "this gateway already has {} consumer instances (consumers.max_instances)",
+                    instances.len()
+                ),
+            ));
+        }
+        let consumer: BaseConsumer = config.create().map_err(|e| invalid(e.to_string()))?;
+        let instance = Arc::new(Instance {
+            group: group.to_string(),
+            name,
+            format: new.format,
+            consumer: Arc::new(consumer),
+            last_used: Mutex::new(Instant::now()),
+            busy: tokio::sync::Mutex::new(()),
+        });
+        instances.insert(key, Arc::clone(&instance));
+        Ok(instance)
+    }
+
+    pub fn get(&self, group: &str, name: &str) -> Result<Arc<Instance>, ApiError> {
+        let instance = self
+            .instances
+            .lock()
+            .get(&(group.to_string(), name.to_string()))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::ConsumerNotFound, "Consumer instance not found.")
+            })?;
+        *instance.last_used.lock() = Instant::now();
+        Ok(instance)
+    }
+
+    /// Closes an instance: it leaves its group.
+    pub async fn delete(&self, group: &str, name: &str) -> Result<(), ApiError> {
+        let instance = self
+            .instances
+            .lock()
+            .remove(&(group.to_string(), name.to_string()))
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::ConsumerNotFound, "Consumer instance not found.")
+            })?;
+        instance.close().await;
+        Ok(())
+    }
+
+    /// Closes the instances idle longer than the timeout; called
+    /// periodically.
+    pub async fn expire(&self) -> usize {
+        let timeout = Duration::from_millis(self.config.instance_timeout_ms);
+        let expired: Vec<Arc<Instance>> = {
+            let mut instances = self.instances.lock();
+            let keys: Vec<_> = instances
+                .iter()
+                .filter(|(_, i)| i.last_used.lock().elapsed() >= timeout)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter().filter_map(|k| instances.remove(k)).collect()
+        };
+        for instance in &expired {
+            tracing::info!(group = %instance.group, instance = %instance.name, "consumer instance expired");
+            instance.close().await;
+        }
+        expired.len()
+    }
+
+    /// Closes every instance (at shutdown); returns how many.
+    pub async fn close_all(&self) -> usize {
+        let all: Vec<Arc<Instance>> = self.instances.lock().drain().map(|(_, i)| i).collect();
+        let count = all.len();
+        for instance in all {
+            instance.close().await;
+            // The consumer's close (leaving the group) blocks: not on the
+            // async workers.
+            let _ = tokio::task::spawn_blocking(move || drop(instance)).await;
+        }
+        count
+    }
+
+    pub fn count(&self) -> usize {
+        self.instances.lock().len()
+    }
+}
+
+fn kafka_error(e: KafkaError) -> ApiError {
+    ApiError::new(ErrorCode::from_kafka_error(&e), e.to_string())
+}
+
+impl Instance {
+    /// Runs `f` on the consumer off the HTTP workers, one call at a time.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&BaseConsumer) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _turn = self.busy.lock().await;
+        let consumer = Arc::clone(&self.consumer);
+        let result = tokio::task::spawn_blocking(move || f(&consumer))
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+        *self.last_used.lock() = Instant::now();
+        result
+    }
+
+    /// Leaves the group (librdkafka's close runs when the last handle is
+    /// dropped, which the callers arrange while the broker is reachable).
+    async fn close(&self) {
+        let _ = self
+            .with(|consumer| {
+                consumer.unsubscribe();
+                Ok(())
+            })
+            .await;
+    }
+
+    pub async fn subscribe(&self, topics: Vec<String>) -> Result<(), ApiError> {
+        self.with(move |consumer| {
+            let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+            consumer.subscribe(&topics).map_err(kafka_error)
+        })
+        .await
+    }
+
+    pub async fn subscription(&self) -> Result<Vec<String>, ApiError> {
+        self.with(|consumer| {
+            let list = consumer.subscription().map_err(kafka_error)?;
+            let mut topics: Vec<String> = list
+                .elements()
+                .iter()
+                .map(|e| e.topic().to_string())
+                .collect();
+            topics.dedup();
+            Ok(topics)
+        })
+        .await
+    }
+
+    pub async fn unsubscribe(&self) -> Result<(), ApiError> {
+        self.with(|consumer| {
+            consumer.unsubscribe();
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn assign(&self, partitions: Vec<(String, i32)>) -> Result<(), ApiError> {
+        self.with(move |consumer| {
+            let mut list = TopicPartitionList::new();
+            for (topic, partition) in &partitions {
+                list.add_partition(topic, *partition);
+            }
+            consumer.assign(&list).map_err(kafka_error)
+        })
+        .await
+    }
+
+    pub async fn assignment(&self) -> Result<Vec<(String, i32)>, ApiError> {
+        self.with(|consumer| {
+            let list = consumer.assignment().map_err(kafka_error)?;
+            Ok(list
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect())
+        })
+        .await
+    }
+
+    /// Moves the fetch positions: to given offsets, or to the beginning or
+    /// end of partitions. Partitions assigned by hand are assigned again
+    /// from there (a seek right after an assignment can come before
+    /// fetching starts, and librdkafka refuses it); a group's are sought.
+    pub async fn seek(&self, targets: Vec<(String, i32, Offset)>) -> Result<(), ApiError> {
+        self.with(move |consumer| {
+            let subscribed = consumer
+                .subscription()
+                .map(|s| s.count() > 0)
+                .unwrap_or(false);
+            if !subscribed {
+                let current = consumer.assignment().map_err(kafka_error)?;
+                let positions = consumer.position().unwrap_or(current);
+                let mut list = TopicPartitionList::new();
+                for e in positions.elements() {
+                    list.add_partition_offset(e.topic(), e.partition(), e.offset())
+                        .map_err(kafka_error)?;
+                }
+                for (topic, partition, offset) in &targets {
+                    if list.find_partition(topic, *partition).is_none() {
+                        return Err(ApiError::new(
+                            ErrorCode::ConsumerIllegalState,
+                            format!(
+                                "partition {topic}/{partition} is not assigned to this consumer"
+                            ),
+                        ));
+                    }
+                    list.set_partition_offset(topic, *partition, *offset)
+                        .map_err(kafka_error)?;
+                }
+                return consumer.assign(&list).map_err(kafka_error);
+            }
+            let mut list = TopicPartitionList::new();
+            for (topic, partition, offset) in &targets {
+                list.add_partition_offset(topic, *partition, *offset)
+                    .map_err(kafka_error)?;
+            }
+            let result = consumer
+                .seek_partitions(list, Duration::from_secs(10))
+                .map_err(kafka_error)?;
+            for e in result.elements() {
+                if let Err(err) = e.error() {
+                    return Err(ApiError::new(
+                        ErrorCode::ConsumerIllegalState,
+                        format!("cannot move {}/{}: {err}", e.topic(), e.partition()),
+                    ));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reads records for up to `timeout`, stopping early at `max_bytes`.
+    /// Nothing read is held back: what is returned is what the position
+    /// (and so a later commit) covers.
+    pub async fn poll(
+        &self,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Vec<Fetched>, ApiError> {
+        self.with(move |consumer| {
+            let subscribed = consumer
+                .subscription()
+                .map(|s| s.count() > 0)
+                .unwrap_or(false);
+            let assigned = consumer
+                .assignment()
+                .map(|a| a.count() > 0)
+                .unwrap_or(false);
+            if !subscribed && !assigned {
+                return Err(ApiError::new(
+                    ErrorCode::ConsumerIllegalState,
+                    "The consumer instance has neither a subscription nor an assignment.",
+                ));
+            }
+            // Just subscribed: the group has not given this instance its
+            // partitions yet. Wait for them (a join takes a few seconds) so
+            // the first read returns records rather than nothing.
+            let mut deadline = Instant::now() + timeout;
+            if subscribed && !assigned {
+                deadline = deadline.max(Instant::now() + JOIN_WAIT);
+            }
+            let mut out = Vec::new();
+            let mut bytes = 0usize;
+            while bytes < max_bytes {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // After the first records, take only what has already come.
+                let wait = if out.is_empty() { left } else { Duration::ZERO };
+                let Some(message) = consumer.poll(wait.min(Duration::from_millis(100))) else {
+                    if !out.is_empty() || Instant::now() >= deadline {
+                        break;
+                    }
+                    continue;
+                };
+                let message = message.map_err(kafka_error)?;
+                let record = Fetched {
+                    topic: message.topic().to_string(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    timestamp: message.timestamp().to_millis(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: message.payload().map(<[u8]>::to_vec),
+                    headers: message
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                };
+                bytes += record.key.as_ref().map_or(0, Vec::len)
+                    + record.value.as_ref().map_or(0, Vec::len);
+                out.push(record);
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Commits what was read (`None`), or the given offsets: each is the
+    /// last record processed, so the group resumes after it (Confluent's
+    /// v2 semantics).
+    pub async fn commit(&self, offsets: Option<Vec<PartitionOffset>>) -> Result<(), ApiError> {
+        self.with(move |consumer| match offsets {
+            None => match consumer.commit_consumer_state(CommitMode::Sync) {
+                // Nothing read yet: nothing to commit.
+                Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {
+                    Ok(())
+                }
+                other => other.map_err(kafka_error),
+            },
+            Some(offsets) => {
+                let mut list = TopicPartitionList::new();
+                for o in &offsets {
+                    list.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset + 1))
+                        .map_err(kafka_error)?;
+                }
+                consumer
+                    .commit(&list, CommitMode::Sync)
+                    .map_err(kafka_error)
+            }
+        })
+        .await
+    }
+
+    /// The group's committed offsets for these partitions.
+    pub async fn committed(
+        &self,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<PartitionOffset>, ApiError> {
+        self.with(move |consumer| {
+            let mut list = TopicPartitionList::new();
+            for (topic, partition) in &partitions {
+                list.add_partition(topic, *partition);
+            }
+            let committed = consumer
+                .committed_offsets(list, Duration::from_secs(10))
+                .map_err(kafka_error)?;
+            Ok(committed
+                .elements()
+                .iter()
+                .map(|e| PartitionOffset {
+                    topic: e.topic().to_string(),
+                    partition: e.partition(),
+                    offset: match e.offset() {
+                        Offset::Offset(o) => o,
+                        _ => -1,
+                    },
+                })
+                .collect())
+        })
+        .await
+    }
+}

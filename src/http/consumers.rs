@@ -1,0 +1,460 @@
+//! v2 consumers: `/consumers/{group}` and its instances' subscription,
+//! assignments, positions, records and offsets (`crate::consumers` holds
+//! the instances). Records are decoded to their JSON form with the same
+//! codecs that encode them, schema formats through the Schema Registry.
+
+use std::time::Duration;
+
+use actix_web::http::header::ACCEPT;
+use actix_web::{web, HttpRequest, HttpResponse};
+use gateway_codecs::Format;
+use rdkafka::Offset;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::consumers::{Fetched, Instance, NewInstance, PartitionOffset};
+use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
+use crate::http::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let instance = "/consumers/{group}/instances/{instance}";
+    cfg.route("/consumers/{group}", web::post().to(create))
+        .route(instance, web::delete().to(delete))
+        .route(
+            &format!("{instance}/subscription"),
+            web::post().to(subscribe),
+        )
+        .route(
+            &format!("{instance}/subscription"),
+            web::get().to(subscription),
+        )
+        .route(
+            &format!("{instance}/subscription"),
+            web::delete().to(unsubscribe),
+        )
+        .route(&format!("{instance}/assignments"), web::post().to(assign))
+        .route(
+            &format!("{instance}/assignments"),
+            web::get().to(assignments),
+        )
+        .route(&format!("{instance}/positions"), web::post().to(seek))
+        .route(
+            &format!("{instance}/positions/beginning"),
+            web::post().to(seek_beginning),
+        )
+        .route(
+            &format!("{instance}/positions/end"),
+            web::post().to(seek_end),
+        )
+        .route(&format!("{instance}/records"), web::get().to(records))
+        .route(&format!("{instance}/offsets"), web::post().to(commit))
+        .route(&format!("{instance}/offsets"), web::get().to(committed));
+}
+
+fn ok(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().content_type(V2_CONTENT_TYPE).json(body)
+}
+
+fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::Unprocessable, format!("invalid request: {e}")))
+}
+
+fn instance(
+    state: &AppState,
+    path: &(String, String),
+) -> Result<std::sync::Arc<Instance>, ApiError> {
+    state.consumers.get(&path.0, &path.1)
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: Option<String>,
+    format: Option<String>,
+    #[serde(rename = "auto.offset.reset")]
+    auto_offset_reset: Option<String>,
+    #[serde(rename = "auto.commit.enable")]
+    auto_commit_enable: Option<Value>,
+    #[serde(rename = "fetch.min.bytes")]
+    fetch_min_bytes: Option<Value>,
+    #[serde(rename = "consumer.request.timeout.ms")]
+    request_timeout_ms: Option<Value>,
+}
+
+/// Confluent takes these settings as strings or as JSON values.
+fn setting<T: std::str::FromStr>(value: &Option<Value>, name: &str) -> Result<Option<T>, ApiError> {
+    let text = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    text.parse().map(Some).map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidConsumerConfig,
+            format!("{name} has an invalid value {text:?}"),
+        )
+    })
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let group = path.into_inner();
+    let body: CreateBody = if body.is_empty() {
+        parse(b"{}")?
+    } else {
+        parse(&body)?
+    };
+    let format = match body.format.as_deref().unwrap_or("binary") {
+        name @ ("binary" | "json" | "avro" | "protobuf" | "jsonschema") => {
+            Format::from_name(name).expect("a known format")
+        }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidConsumerConfig,
+                format!("format must be binary, json, avro, protobuf or jsonschema, not {other:?}"),
+            ))
+        }
+    };
+    // Confluent's default: commit automatically.
+    let auto_commit =
+        setting::<bool>(&body.auto_commit_enable, "auto.commit.enable")?.unwrap_or(true);
+    let fetch_min_bytes = setting::<u32>(&body.fetch_min_bytes, "fetch.min.bytes")?;
+    setting::<u64>(&body.request_timeout_ms, "consumer.request.timeout.ms")?;
+    let instance = state.consumers.create(
+        &group,
+        NewInstance {
+            name: body.name,
+            format,
+            auto_offset_reset: body.auto_offset_reset,
+            auto_commit,
+            fetch_min_bytes,
+        },
+    )?;
+    let info = req.connection_info();
+    let base_uri = format!(
+        "{}://{}/consumers/{group}/instances/{}",
+        info.scheme(),
+        info.host(),
+        instance.name
+    );
+    Ok(ok(
+        json!({"instance_id": instance.name, "base_uri": base_uri}),
+    ))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    state.consumers.delete(&path.0, &path.1).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize)]
+struct SubscribeBody {
+    #[serde(default)]
+    topics: Vec<String>,
+    topic_pattern: Option<String>,
+}
+
+async fn subscribe(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let instance = instance(&state, &path)?;
+    let body: SubscribeBody = parse(&body)?;
+    let topics = match (body.topics.is_empty(), body.topic_pattern) {
+        (false, None) => body.topics,
+        // librdkafka reads a leading ^ as a regular expression.
+        (true, Some(pattern)) => vec![format!("^{}", pattern.trim_start_matches('^'))],
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::Unprocessable,
+                "give either topics or topic_pattern",
+            ))
+        }
+    };
+    instance.subscribe(topics).await?;
+    Ok(no_content())
+}
+
+async fn subscription(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let topics = instance(&state, &path)?.subscription().await?;
+    Ok(ok(json!({"topics": topics})))
+}
+
+async fn unsubscribe(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    instance(&state, &path)?.unsubscribe().await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize, Serialize)]
+struct TopicPartition {
+    topic: String,
+    partition: i32,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Partitions {
+    partitions: Vec<TopicPartition>,
+}
+
+async fn assign(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: Partitions = parse(&body)?;
+    let partitions = body
+        .partitions
+        .into_iter()
+        .map(|p| (p.topic, p.partition))
+        .collect();
+    instance(&state, &path)?.assign(partitions).await?;
+    Ok(no_content())
+}
+
+async fn assignments(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let assigned = instance(&state, &path)?.assignment().await?;
+    let partitions = assigned
+        .into_iter()
+        .map(|(topic, partition)| TopicPartition { topic, partition })
+        .collect();
+    Ok(ok(Partitions { partitions }))
+}
+
+#[derive(Deserialize, Serialize)]
+struct OffsetEntry {
+    topic: String,
+    partition: i32,
+    offset: i64,
+}
+
+#[derive(Deserialize)]
+struct Offsets {
+    offsets: Vec<OffsetEntry>,
+}
+
+async fn seek(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: Offsets = parse(&body)?;
+    let targets = body
+        .offsets
+        .into_iter()
+        .map(|o| (o.topic, o.partition, Offset::Offset(o.offset)))
+        .collect();
+    instance(&state, &path)?.seek(targets).await?;
+    Ok(no_content())
+}
+
+async fn seek_to(
+    state: &AppState,
+    path: &(String, String),
+    body: &[u8],
+    offset: Offset,
+) -> Result<HttpResponse, ApiError> {
+    let body: Partitions = parse(body)?;
+    let targets = body
+        .partitions
+        .into_iter()
+        .map(|p| (p.topic, p.partition, offset))
+        .collect();
+    instance(state, path)?.seek(targets).await?;
+    Ok(no_content())
+}
+
+async fn seek_beginning(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    seek_to(&state, &path, &body, Offset::Beginning).await
+}
+
+async fn seek_end(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    seek_to(&state, &path, &body, Offset::End).await
+}
+
+async fn commit(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let offsets = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let body: Offsets = parse(&body)?;
+        Some(
+            body.offsets
+                .into_iter()
+                .map(|o| PartitionOffset {
+                    topic: o.topic,
+                    partition: o.partition,
+                    offset: o.offset,
+                })
+                .collect(),
+        )
+    };
+    instance(&state, &path)?.commit(offsets).await?;
+    Ok(no_content())
+}
+
+async fn committed(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: Partitions = parse(&body)?;
+    let partitions = body
+        .partitions
+        .into_iter()
+        .map(|p| (p.topic, p.partition))
+        .collect();
+    let committed = instance(&state, &path)?.committed(partitions).await?;
+    let offsets: Vec<Value> = committed
+        .into_iter()
+        .map(|o| json!({"topic": o.topic, "partition": o.partition, "offset": o.offset, "metadata": ""}))
+        .collect();
+    Ok(ok(json!({"offsets": offsets})))
+}
+
+/// `timeout` and `max_bytes` of a records request.
+fn limits(query: &str, state: &AppState) -> Result<(Duration, usize), ApiError> {
+    let config = state.consumers.config();
+    let mut timeout = config.request_timeout_ms;
+    let mut max_bytes = config.max_bytes;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let bad = || {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("{name} must be a non-negative integer, not {value:?}"),
+            )
+        };
+        match name {
+            "timeout" => timeout = value.parse::<u64>().map_err(|_| bad())?.min(timeout),
+            "max_bytes" => max_bytes = value.parse::<usize>().map_err(|_| bad())?.min(max_bytes),
+            _ => {}
+        }
+    }
+    Ok((Duration::from_millis(timeout), max_bytes))
+}
+
+async fn records(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let instance = instance(&state, &path)?;
+    let content_type = format!("application/vnd.kafka.{}.v2+json", instance.format);
+    let accept = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*/*");
+    let accepted = accept.split(',').any(|a| {
+        let a = a.split(';').next().unwrap_or("").trim();
+        a == content_type || a == "*/*" || a == "application/*" || a == "application/json"
+    });
+    if !accepted {
+        return Err(ApiError::new(
+            ErrorCode::ConsumerFormatMismatch,
+            format!(
+                "The requested embedded data format does not match the deserializer for this consumer instance ({}); ask with Accept: {content_type}",
+                instance.format
+            ),
+        ));
+    }
+    let (timeout, max_bytes) = limits(req.query_string(), &state)?;
+    let fetched = instance.poll(timeout, max_bytes).await?;
+    let mut out = Vec::with_capacity(fetched.len());
+    for record in fetched {
+        out.push(decode(&state, instance.format, record).await?);
+    }
+    Ok(HttpResponse::Ok().content_type(content_type).json(out))
+}
+
+/// A record in the shape Confluent's v2 consumer gives, with its
+/// timestamp and (when it has some) headers besides.
+async fn decode(state: &AppState, format: Format, record: Fetched) -> Result<Value, ApiError> {
+    let key = decode_part(state, format, record.key.as_deref()).await?;
+    let value = decode_part(state, format, record.value.as_deref()).await?;
+    let mut out = json!({
+        "topic": record.topic,
+        "key": key,
+        "value": value,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
+    });
+    if !record.headers.is_empty() {
+        let headers: Vec<Value> = record
+            .headers
+            .into_iter()
+            .map(|(name, value)| {
+                json!({"name": name, "value": value.map(|v| base64_simd::STANDARD.encode_to_string(v))})
+            })
+            .collect();
+        out["headers"] = json!(headers);
+    }
+    Ok(out)
+}
+
+async fn decode_part(
+    state: &AppState,
+    format: Format,
+    bytes: Option<&[u8]>,
+) -> Result<Value, ApiError> {
+    let Some(bytes) = bytes else {
+        return Ok(Value::Null);
+    };
+    let failed = |e: gateway_codecs::CodecError| {
+        ApiError::new(
+            ErrorCode::Kafka,
+            format!("cannot deserialize a {format} record: {e}"),
+        )
+    };
+    match state.codecs.get(format) {
+        Some(codec) => codec.decode(bytes).map_err(failed),
+        None => {
+            let id = gateway_codecs::schema_id(bytes).ok_or_else(|| {
+                failed(gateway_codecs::CodecError::InvalidData(
+                    "not in the Schema Registry wire format".into(),
+                ))
+            })?;
+            let codec = state
+                .schema_registry()?
+                .codec(id, Some(format))
+                .await
+                .map_err(|e| {
+                    ApiError::new(ErrorCode::Kafka, format!("schema {id}: {}", e.message))
+                })?;
+            codec.decode(bytes).map_err(failed)
+        }
+    }
+}

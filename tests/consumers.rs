@@ -1,0 +1,319 @@
+//! v2 HTTP consumers against the real server and the embedded broker: the
+//! seed's flows as written, formats, assignments, positions, offsets.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const V2_CT: &str = "application/vnd.kafka.v2+json";
+
+async fn send(
+    gw: &TestGateway,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
+    let mut request = gw.http.request(method, format!("{}{path}", gw.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.header("Content-Type", V2_CT).body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    Reply {
+        path: path.to_string(),
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        text: response.text().await.unwrap(),
+    }
+}
+
+async fn records(gw: &TestGateway, base: &str, format: &str) -> Reply {
+    let accept = format!("application/vnd.kafka.{format}.v2+json");
+    send(
+        gw,
+        reqwest::Method::GET,
+        &format!("{base}/records"),
+        &[("Accept", &accept)],
+        None,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_json_flow_works_as_written() {
+    let t = topic("jsontest");
+    let gw = TestGateway::start(embedded_config(&[&t], 1)).await;
+    let reply = gw
+        .post(
+            &format!("/topics/{t}"),
+            JSON,
+            json!({"records": [{"value": {"foo": "bar"}}]}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    let created = send(
+        &gw,
+        reqwest::Method::POST,
+        "/consumers/my_json_consumer",
+        &[],
+        Some(json!({"name": "my_consumer_instance", "format": "json", "auto.offset.reset": "earliest"})),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let created = created.json();
+    assert_eq!(created["instance_id"], "my_consumer_instance");
+    let base_uri = created["base_uri"].as_str().unwrap();
+    assert_eq!(
+        base_uri,
+        format!(
+            "{}/consumers/my_json_consumer/instances/my_consumer_instance",
+            gw.url
+        )
+    );
+    let base = "/consumers/my_json_consumer/instances/my_consumer_instance";
+    let subscribed = send(
+        &gw,
+        reqwest::Method::POST,
+        &format!("{base}/subscription"),
+        &[],
+        Some(json!({"topics": [t]})),
+    )
+    .await;
+    assert_eq!(subscribed.status, 204, "{}", subscribed.text);
+    let subscription = send(
+        &gw,
+        reqwest::Method::GET,
+        &format!("{base}/subscription"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(subscription.json(), json!({"topics": [t]}));
+
+    // One read returns the record (the first read waits for the group).
+    let got = records(&gw, base, "json").await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    assert_eq!(got.content_type(), "application/vnd.kafka.json.v2+json");
+    let got = got.json();
+    assert_eq!(got.as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got[0]["key"], Value::Null);
+    assert_eq!(got[0]["value"], json!({"foo": "bar"}));
+    assert_eq!(
+        (got[0]["partition"].clone(), got[0]["offset"].clone()),
+        (json!(0), json!(0))
+    );
+    assert_eq!(got[0]["topic"], t.as_str());
+
+    // Another format in Accept: 406 / 40601.
+    records(&gw, base, "binary").await.assert_error(406, 40601);
+
+    // Commit what was read; the group's offset is then 1.
+    let committed = send(
+        &gw,
+        reqwest::Method::POST,
+        &format!("{base}/offsets"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(committed.status, 204, "{}", committed.text);
+    let offsets = send(
+        &gw,
+        reqwest::Method::GET,
+        &format!("{base}/offsets"),
+        &[],
+        Some(json!({"partitions": [{"topic": t, "partition": 0}]})),
+    )
+    .await
+    .json();
+    assert_eq!(offsets["offsets"][0]["offset"], 1, "{offsets}");
+
+    let deleted = send(&gw, reqwest::Method::DELETE, base, &[], None).await;
+    assert_eq!(deleted.status, 204);
+    records(&gw, base, "json").await.assert_error(404, 40403);
+    gw.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avro_and_binary_records_decode_and_positions_move() {
+    let t = topic("avrotest");
+    let gw = TestGateway::start(embedded_config(&[&t], 1)).await;
+    let schema = r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "nick", "type": ["null", "string"], "default": null}]}"#;
+    let reply = gw
+        .post(
+            &format!("/topics/{t}"),
+            "application/vnd.kafka.avro.v2+json",
+            json!({"key_schema": r#"{"name":"user_id"  ,"type": "int"   }"#, "value_schema": schema,
+                   "records": [{"key": 1, "value": {"name": "testUser", "nick": {"string": "t"}}},
+                               {"key": 2, "value": {"name": "other"}}]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    // Avro, by assignment rather than subscription.
+    send(
+        &gw,
+        reqwest::Method::POST,
+        "/consumers/g",
+        &[],
+        Some(json!({"name": "a", "format": "avro"})),
+    )
+    .await;
+    let base = "/consumers/g/instances/a";
+    records(&gw, base, "avro").await.assert_error(409, 40903);
+    let assigned = send(
+        &gw,
+        reqwest::Method::POST,
+        &format!("{base}/assignments"),
+        &[],
+        Some(json!({"partitions": [{"topic": t, "partition": 0}]})),
+    )
+    .await;
+    assert_eq!(assigned.status, 204, "{}", assigned.text);
+    let assignments = send(
+        &gw,
+        reqwest::Method::GET,
+        &format!("{base}/assignments"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        assignments.json(),
+        json!({"partitions": [{"topic": t, "partition": 0}]})
+    );
+    let moved = send(
+        &gw,
+        reqwest::Method::POST,
+        &format!("{base}/positions/beginning"),
+        &[],
+        Some(json!({"partitions": [{"topic": t, "partition": 0}]})),
+    )
+    .await;
+    assert_eq!(moved.status, 204, "{}", moved.text);
+    let mut got = Vec::new();
+    for _ in 0..10 {
+        got.extend(
+            records(&gw, base, "avro")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .clone(),
+        );
+        if got.len() >= 2 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["key"], 1);
+    assert_eq!(
+        got[0]["value"],
+        json!({"name": "testUser", "nick": {"string": "t"}})
+    );
+    assert_eq!(got[1]["value"], json!({"name": "other", "nick": null}));
+
+    // Back to offset 1, then commit it explicitly: the group resumes after.
+    let seek = send(
+        &gw,
+        reqwest::Method::POST,
+        &format!("{base}/positions"),
+        &[],
+        Some(json!({"offsets": [{"topic": t, "partition": 0, "offset": 1}]})),
+    )
+    .await;
+    assert_eq!(seek.status, 204, "{}", seek.text);
+    let again = records(&gw, base, "avro").await.json();
+    assert_eq!(again[0]["offset"], 1, "{again}");
+    let commit = send(
+        &gw,
+        reqwest::Method::POST,
+        &format!("{base}/offsets"),
+        &[],
+        Some(json!({"offsets": [{"topic": t, "partition": 0, "offset": 0}]})),
+    )
+    .await;
+    assert_eq!(commit.status, 204, "{}", commit.text);
+    let offsets = send(
+        &gw,
+        reqwest::Method::GET,
+        &format!("{base}/offsets"),
+        &[],
+        Some(json!({"partitions": [{"topic": t, "partition": 0}]})),
+    )
+    .await
+    .json();
+    assert_eq!(offsets["offsets"][0]["offset"], 1, "{offsets}");
+
+    // Binary: the raw framed bytes, base64.
+    send(
+        &gw,
+        reqwest::Method::POST,
+        "/consumers/g2",
+        &[],
+        Some(json!({"name": "b", "format": "binary", "auto.offset.reset": "earliest"})),
+    )
+    .await;
+    send(
+        &gw,
+        reqwest::Method::POST,
+        "/consumers/g2/instances/b/subscription",
+        &[],
+        Some(json!({"topics": [t]})),
+    )
+    .await;
+    let got = records(&gw, "/consumers/g2/instances/b", "binary")
+        .await
+        .json();
+    let raw = got[0]["value"].as_str().unwrap();
+    let bytes = base64_simd::STANDARD.decode_to_vec(raw).unwrap();
+    assert_eq!(bytes[0], 0, "framed Avro, as stored");
+    // Stopping closes the instances while the broker is up.
+    gw.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_errors_and_expiry() {
+    let mut config = embedded_config(&[], 1);
+    config.consumers.instance_timeout_ms = 500;
+    let gw = TestGateway::start(config).await;
+    let create = |body: Value| send(&gw, reqwest::Method::POST, "/consumers/g", &[], Some(body));
+    assert_eq!(
+        create(json!({"name": "x", "format": "json"})).await.status,
+        200
+    );
+    create(json!({"name": "x", "format": "json"}))
+        .await
+        .assert_error(409, 40902);
+    create(json!({"name": "y", "format": "xml"}))
+        .await
+        .assert_error(422, 42204);
+    create(json!({"name": "z", "auto.offset.reset": "sometimes"}))
+        .await
+        .assert_error(422, 42204);
+    // A generated name when none is given.
+    let anonymous = create(json!({"format": "binary"})).await.json();
+    assert!(anonymous["instance_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("rest-consumer-"));
+    // Unused instances are closed after consumers.instance_timeout_ms.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    send(
+        &gw,
+        reqwest::Method::GET,
+        "/consumers/g/instances/x/subscription",
+        &[],
+        None,
+    )
+    .await
+    .assert_error(404, 40403);
+}
