@@ -270,3 +270,86 @@ async fn v3_topic_administration_and_streaming_against_a_real_broker() {
         .await
         .assert_error(404, 40401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real broker: run tests/run.sh"]
+async fn an_http_consumer_reads_and_commits_against_a_real_broker() {
+    let bootstrap = bootstrap();
+    let t = topic("consume");
+    create_topic(&bootstrap, &t, 2).await;
+    let gw = TestGateway::start(config()).await;
+    let records: Vec<Value> = (0..6).map(|i| json!({"value": {"n": i}})).collect();
+    let reply = gw
+        .post(
+            &format!("/topics/{t}"),
+            JSON,
+            json!({"records": records}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+
+    let group = format!("g-{t}");
+    let created = gw
+        .post(
+            &format!("/consumers/{group}"),
+            V2,
+            json!({"name": "c", "format": "json", "auto.offset.reset": "earliest",
+                   "auto.commit.enable": "false"})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let base = format!("/consumers/{group}/instances/c");
+    let subscribed = gw
+        .post(
+            &format!("{base}/subscription"),
+            V2,
+            json!({"topics": [t]}).to_string(),
+        )
+        .await;
+    assert_eq!(subscribed.status, 204, "{}", subscribed.text);
+    let mut seen = HashSet::new();
+    for _ in 0..20 {
+        let got = gw
+            .http
+            .get(format!("{}{base}/records", gw.url))
+            .header("Accept", "application/vnd.kafka.json.v2+json")
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        for record in got.as_array().unwrap() {
+            seen.insert(record["value"]["n"].as_i64().unwrap());
+        }
+        if seen.len() == 6 {
+            break;
+        }
+    }
+    assert_eq!(seen, (0..6).collect::<HashSet<i64>>());
+    let committed = gw.post(&format!("{base}/offsets"), V2, "").await;
+    assert_eq!(committed.status, 204, "{}", committed.text);
+    let offsets: Value = gw
+        .http
+        .get(format!("{}{base}/offsets", gw.url))
+        .header("Content-Type", V2)
+        .body(
+            json!({"partitions": [{"topic": t, "partition": 0}, {"topic": t, "partition": 1}]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total: i64 = offsets["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["offset"].as_i64().unwrap().max(0))
+        .sum();
+    assert_eq!(total, 6, "every record read is committed: {offsets}");
+    gw.stop().await.unwrap();
+}
