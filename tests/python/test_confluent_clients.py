@@ -269,3 +269,41 @@ def test_protobuf_imports_registered_by_confluents_serializer(registry, tmp_path
     deserialize = ProtobufDeserializer(invoice_pb2.Invoice, {"use.deprecated.format": False})
     value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
     assert value.number == "B2" and value.total.currency == "EUR" and value.total.cents == 250
+
+
+def test_records_framed_by_confluents_serializer_come_back_from_an_http_consumer(registry):
+    """Avro that Confluent's AvroSerializer framed, read back through the
+    gateway's v2 consumer in Avro's JSON encoding (unions named)."""
+    topic = new_topic()
+    schema = json.dumps({"type": "record", "name": "Reading", "fields": [
+        {"name": "sensor", "type": "string"},
+        {"name": "value", "type": ["null", "double"], "default": None}]})
+    serialize = AvroSerializer(registry, schema)
+    values = [{"sensor": "a", "value": 1.5}, {"sensor": "b", "value": None}]
+    framed = [serialize(v, SerializationContext(topic, MessageField.VALUE)) for v in values]
+    status, answer = post(f"/topics/{topic}", "application/vnd.kafka.binary.v2+json",
+                          {"records": [{"value": base64.b64encode(f).decode()} for f in framed]})
+    assert status == 200, answer
+    group = f"g-{topic}"
+    status, created = post(f"/consumers/{group}", "application/vnd.kafka.v2+json",
+                           {"name": "c", "format": "avro", "auto.offset.reset": "earliest"})
+    assert status == 200, created
+    base = f"/consumers/{group}/instances/c"
+    request = urllib.request.Request(GATEWAY + base + "/subscription", method="POST",
+                                     data=json.dumps({"topics": [topic]}).encode(),
+                                     headers={"Content-Type": "application/vnd.kafka.v2+json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204
+    got = []
+    for _ in range(20):
+        request = urllib.request.Request(GATEWAY + base + "/records",
+                                         headers={"Accept": "application/vnd.kafka.avro.v2+json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            got.extend(json.loads(response.read()))
+        if len(got) >= 2:
+            break
+    assert [r["value"] for r in got] == [{"sensor": "a", "value": {"double": 1.5}},
+                                         {"sensor": "b", "value": None}]
+    request = urllib.request.Request(GATEWAY + base, method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204
