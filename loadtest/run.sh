@@ -18,18 +18,21 @@
 # Environment: DURATION (seconds, default 20), CONNECTIONS, LOADGEN (wrk|k6),
 # RATE (k6 requests/s), LABEL (names the run in the results),
 # GATEWAY_ENV (extra gateway settings, e.g. "KAFKA_GATEWAY_KAFKA_LINGER_MS=20"),
-# GATEWAY_BIN (another gateway build to measure).
+# GATEWAY_BIN (another gateway build to measure),
+# MIN_RECORDS_PER_SECOND / MAX_P99_MS (thresholds; the run fails below or
+# above them, and with any error; the floors default per scenario).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,20p' "$0"; exit 2; }
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,23p' "$0"; exit 2; }
 [ "${scenarios[0]}" = all ] && scenarios=(a b c d e)
 DURATION=${DURATION:-20}
 LOADGEN=${LOADGEN:-wrk}
 LABEL=${LABEL:-default}
 OUT=loadtest/out
 mkdir -p "$OUT"
+rm -f "$OUT/thresholds-failed.txt"
 
 if [ "$LOADGEN" = wrk ] && ! command -v wrk >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
@@ -161,7 +164,27 @@ row = {
 row["ratio_to_native"] = row["records_per_second"] / native["records_per_second"]
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps(row) + "\n")
+# Thresholds: floors at about a third of what this 2-core machine measures
+# (loadtest/RESULTS.md), so only a real regression trips them.
+floors = {"a": 15000, "b": 200000, "c": 50000, "d": 300000, "e": 100000}
+floor = float("${MIN_RECORDS_PER_SECOND:-0}") or floors["$s"]
+p99_ceiling = float("${MAX_P99_MS:-100}")
+failed = []
+if row["errors"]:
+    failed.append(f'{row["errors"]} errors')
+if row["records_per_second"] < floor:
+    failed.append(f'{row["records_per_second"]:.0f} records/s is under {floor:.0f}')
+if row["p99_ms"] > p99_ceiling:
+    failed.append(f'p99 {row["p99_ms"]:.1f} ms is over {p99_ceiling:.0f} ms')
+if failed:
+    with open("$OUT/thresholds-failed.txt", "a") as f:
+        f.write("$s: " + "; ".join(failed) + "\n")
 PY
 done
 
 python3 loadtest/report.py "$OUT/results.jsonl" --last ${#scenarios[@]} --chart "$OUT/chart.svg"
+if [ -s "$OUT/thresholds-failed.txt" ]; then
+    echo "THRESHOLDS FAILED:"
+    cat "$OUT/thresholds-failed.txt"
+    exit 1
+fi
