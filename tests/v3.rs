@@ -101,6 +101,7 @@ async fn a_bad_single_record_gets_its_status_and_writes_nothing() {
             422,
             422,
         ),
+        ("", 422, 422),
         (r#"{"value": {"type": "JSON", "data": 1}} ]"#, 200, 0),
     ];
     for (body, status, code) in cases {

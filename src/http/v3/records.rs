@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -62,9 +62,17 @@ pub async fn produce(
     let target = Arc::new(Target { cluster, topic });
     let limit = state.config.http.max_request_bytes;
 
+    let headers = req.headers();
+    if !headers.contains_key(CONTENT_LENGTH) && !headers.contains_key(TRANSFER_ENCODING) {
+        // HTTP/1.1: no length and no chunks means no body.
+        return Err(unprocessable("the body holds no record"));
+    }
     let body: LocalBoxStream<'static, Result<Bytes, String>> =
-        if req.headers().contains_key(CONTENT_LENGTH) {
+        if headers.contains_key(CONTENT_LENGTH) {
             let body = read_all(payload, limit).await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Err(unprocessable("the body holds no record"));
+            }
             let mut splitter = Splitter::new(limit);
             splitter.push(&body);
             if let Ok(Some(object)) = splitter.next_object() {
