@@ -80,7 +80,8 @@ impl Gateway {
             Some(broker) => broker.bootstrap_servers().to_string(),
             None => config.kafka.bootstrap_servers.clone(),
         };
-        let producers = kafka::producer::create(&config.kafka, &bootstrap_servers)?;
+        let producers =
+            kafka::producer::create(&config.kafka, &bootstrap_servers, embedded.is_some())?;
         let metadata = Arc::new(MetadataCache::new(
             Arc::clone(&producers[0]),
             Duration::from_millis(config.kafka.metadata_timeout_ms),

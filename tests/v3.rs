@@ -59,6 +59,7 @@ async fn a_single_record_is_answered_with_its_offset_as_in_the_seed() {
     assert_eq!(answer["cluster_id"], cluster);
     assert_eq!(answer["topic_name"], t);
     assert_eq!(answer["partition_id"], 1);
+    assert_eq!(answer["timestamp"], "2026-11-22T05:00:00.250Z");
     assert_eq!(answer["key"], json!({"type": "STRING", "size": 2}));
     assert_eq!(
         answer["value"],
@@ -233,6 +234,10 @@ async fn a_stream_is_answered_record_by_record_in_order() {
         .send(r#"{"value": {"type": "JSON", "data": {"n": 1}}}"#)
         .await;
     let first = stream.next_answer().await.unwrap();
+    // No timestamp given: the time it was sent, not the embedded broker's
+    // fixed log-append time (1970).
+    let at = first["timestamp"].as_str().unwrap();
+    assert!(!at.starts_with("1970"), "{at}");
     assert_eq!(
         (first["error_code"].clone(), first["offset"].clone()),
         (json!(200), json!(0))

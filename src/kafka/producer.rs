@@ -10,7 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message};
+use rdkafka::{ClientContext, Message, Timestamp};
 use serde::Deserialize;
 
 use crate::config::KafkaConfig;
@@ -21,7 +21,11 @@ use crate::pipeline::{timed_out, Deadline, Pending, RecordBatch, Sink, Slot};
 pub type KafkaProducer = ThreadedProducer<GatewayContext>;
 
 /// Receives librdkafka's callbacks for one producer.
-pub struct GatewayContext;
+pub struct GatewayContext {
+    /// Whether log-append times in produce responses are real: librdkafka's
+    /// mock cluster (the embedded broker) answers a fixed 1234 ms.
+    log_append_times: bool,
+}
 
 impl ClientContext for GatewayContext {
     fn stats_raw(&self, statistics: &[u8]) {
@@ -37,11 +41,13 @@ impl ProducerContext for GatewayContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, slot: Box<Slot>) {
         match result {
-            Ok(message) => slot.delivered(
-                message.partition(),
-                message.offset(),
-                message.timestamp().to_millis(),
-            ),
+            Ok(message) => {
+                let timestamp = match message.timestamp() {
+                    Timestamp::LogAppendTime(_) if !self.log_append_times => None,
+                    t => t.to_millis(),
+                };
+                slot.delivered(message.partition(), message.offset(), timestamp)
+            }
             Err((err, _)) => slot.failed(err),
         }
     }
@@ -86,10 +92,12 @@ impl Stats {
     }
 }
 
-/// Creates `config.producers` producers for `bootstrap_servers`.
+/// Creates `config.producers` producers for `bootstrap_servers`
+/// (`embedded`: librdkafka's mock cluster).
 pub fn create(
     config: &KafkaConfig,
     bootstrap_servers: &str,
+    embedded: bool,
 ) -> KafkaResult<Vec<Arc<KafkaProducer>>> {
     let mut client_config = ClientConfig::new();
     for (key, value) in config.librdkafka_settings(bootstrap_servers) {
@@ -98,7 +106,9 @@ pub fn create(
     (0..config.producers)
         .map(|_| {
             client_config
-                .create_with_context(GatewayContext)
+                .create_with_context(GatewayContext {
+                    log_append_times: !embedded,
+                })
                 .map(Arc::new)
         })
         .collect()

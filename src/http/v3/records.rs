@@ -292,12 +292,14 @@ async fn take_objects(
                 };
                 match encode_into(state, target, &tape.as_value(), &mut group).await {
                     Ok((key, value)) => {
+                        let created = created(&group);
                         members.push((
                             queue.len(),
                             Box::new(Meta {
                                 target: Arc::clone(target),
                                 key,
                                 value,
+                                created,
                             }),
                         ));
                         // Replaced below, before anything reads the queue.
@@ -430,6 +432,10 @@ struct Meta {
     target: Arc<Target>,
     key: Option<PartMeta>,
     value: Option<PartMeta>,
+    /// The record's create time: the one it names, or when it was
+    /// submitted (what librdkafka stamps). Answered when the broker gives
+    /// no time of its own.
+    created: i64,
 }
 
 /// The `key` or `value` object of an answer.
@@ -459,7 +465,7 @@ impl Meta {
                     out,
                     r#","partition_id":{partition},"offset":{offset},"timestamp":"#
                 );
-                match timestamp {
+                match timestamp.or(Some(self.created)) {
                     Some(t) => {
                         let _ = write!(out, "\"{}\"", format_timestamp(t));
                     }
@@ -529,6 +535,7 @@ async fn record(
     Ok(
         match encode_into(state, target, &record, &mut batch).await {
             Ok((key, value)) => {
+                let created = created(&batch);
                 let permit = match state.pipeline.reserve(1, batch.data.len()) {
                     Ok(permit) => permit,
                     Err(e) => return Ok(error_entry(e)),
@@ -546,6 +553,7 @@ async fn record(
                                 target: Arc::clone(target),
                                 key,
                                 value,
+                                created,
                             }),
                         }
                     }
@@ -558,6 +566,19 @@ async fn record(
 }
 
 type Metas = (Option<PartMeta>, Option<PartMeta>);
+
+/// The create time of the batch's last record: its own, or now.
+fn created(batch: &RecordBatch) -> i64 {
+    batch
+        .records
+        .last()
+        .and_then(|r| r.timestamp)
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
+}
 
 /// Appends one record object to `batch`; on an error, `batch` is left as
 /// it was.
