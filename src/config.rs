@@ -174,6 +174,22 @@ const OWNED_LIBRDKAFKA_KEYS: &[(&str, &str)] = &[
 ];
 
 impl KafkaConfig {
+    /// The settings of [`Self::librdkafka_settings`] that any client needs
+    /// to reach the cluster (address, client id, security, sockets), for
+    /// the admin client and the HTTP consumers: the producer's tuning means
+    /// nothing to them.
+    pub fn connection_settings(&self, bootstrap_servers: &str) -> Vec<(String, String)> {
+        self.librdkafka_settings(bootstrap_servers)
+            .into_iter()
+            .filter(|(key, _)| {
+                ["bootstrap.servers", "client.id"].contains(&key.as_str())
+                    || ["security.", "sasl.", "ssl.", "socket.", "broker."]
+                        .iter()
+                        .any(|p| key.starts_with(p))
+            })
+            .collect()
+    }
+
     /// The producer's librdkafka settings: typed settings translated to
     /// librdkafka names, then the pass-through map.
     pub fn librdkafka_settings(&self, bootstrap_servers: &str) -> Vec<(String, String)> {
@@ -739,6 +755,21 @@ mod tests {
                 "kafka.librdkafka.\"linger.ms\""
             ]
         );
+    }
+
+    #[test]
+    fn other_clients_take_only_the_connection_settings() {
+        let mut config = Config::default();
+        config
+            .kafka
+            .librdkafka
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        let settings = config.kafka.connection_settings("b:9092");
+        let keys: Vec<&str> = settings.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(keys.contains(&"bootstrap.servers"));
+        assert!(keys.contains(&"security.protocol"));
+        assert!(!keys.contains(&"linger.ms"));
+        assert!(!keys.contains(&"acks"));
     }
 
     #[test]

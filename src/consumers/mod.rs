@@ -70,19 +70,8 @@ pub struct Consumers {
 
 impl Consumers {
     pub fn new(kafka: &KafkaConfig, bootstrap_servers: &str, config: ConsumersConfig) -> Consumers {
-        // Connection and security settings only.
-        let kafka = kafka
-            .librdkafka_settings(bootstrap_servers)
-            .into_iter()
-            .filter(|(key, _)| {
-                ["bootstrap.servers", "client.id"].contains(&key.as_str())
-                    || ["security.", "sasl.", "ssl.", "socket.", "broker."]
-                        .iter()
-                        .any(|p| key.starts_with(p))
-            })
-            .collect();
         Consumers {
-            kafka,
+            kafka: kafka.connection_settings(bootstrap_servers),
             config,
             instances: Mutex::new(HashMap::new()),
         }

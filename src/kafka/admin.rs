@@ -35,16 +35,8 @@ pub struct TopicConfig {
 impl Admin {
     pub fn new(config: &KafkaConfig, bootstrap_servers: &str) -> KafkaResult<Admin> {
         let mut client_config = ClientConfig::new();
-        // Connection and security only: the producer's tuning means nothing
-        // to an admin client.
-        for (key, value) in config.librdkafka_settings(bootstrap_servers) {
-            let connection = ["bootstrap.servers", "client.id"].contains(&key.as_str())
-                || ["security.", "sasl.", "ssl.", "socket.", "broker."]
-                    .iter()
-                    .any(|p| key.starts_with(p));
-            if connection {
-                client_config.set(key, value);
-            }
+        for (key, value) in config.connection_settings(bootstrap_servers) {
+            client_config.set(key, value);
         }
         Ok(Admin {
             client: client_config.create()?,
