@@ -8,8 +8,9 @@
 //! settled. A record that cannot be produced gets an error entry and the
 //! stream goes on; malformed JSON ends it after an error entry.
 //!
-//! Each record goes through the same pipeline as v2 records (one job per
-//! record), so it is batched with everything else in flight. At most
+//! Records go through the same pipeline as v2 records, as one job per body
+//! chunk of a stream (or per single request, or per `records:batch`), so
+//! they are batched with everything else in flight. At most
 //! [`MAX_PENDING`] records of one stream wait for their acknowledgements;
 //! past that the body is not read (back-pressure on the client).
 
@@ -27,7 +28,7 @@ use futures_util::stream::{LocalBoxStream, StreamExt};
 use gateway_codecs::{Codec, CodecError, Format, Value};
 use serde_json::json;
 use simd_json::prelude::*;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::split::{SplitError, Splitter};
 use crate::error::{ApiError, ErrorCode};
@@ -78,8 +79,12 @@ pub async fn produce(
             if let Ok(Some(object)) = splitter.next_object() {
                 if matches!(splitter.next_object(), Ok(None)) && !splitter.has_partial() {
                     // One record: a plain answer with its own status.
-                    let entry = record(&state, &target, object).await;
-                    let (status, answer) = entry.unwrap_or_else(|e| e).settle().await;
+                    let mut queue = VecDeque::with_capacity(1);
+                    let mut group = Group::new(&state, &target);
+                    group.add(object, &mut queue).await;
+                    group.submit(&mut queue);
+                    let entry = queue.pop_front().expect("one entry per record");
+                    let (status, answer) = entry.settle().await;
                     return Ok(HttpResponse::build(status)
                         .content_type(super::CONTENT_TYPE)
                         .body(answer));
@@ -142,12 +147,15 @@ pub async fn produce_batch(
         ids.push(id);
         records.push(serde_json::to_vec(&entry).expect("serializes"));
     }
-    let mut submitted = Vec::with_capacity(records.len());
+    // One job for the whole batch.
+    let mut queue = VecDeque::with_capacity(records.len());
+    let mut group = Group::new(&state, &target);
     for object in records {
-        submitted.push(record(&state, &target, object).await.unwrap_or_else(|e| e));
+        group.add(object, &mut queue).await;
     }
+    group.submit(&mut queue);
     let (mut successes, mut failures) = (Vec::new(), Vec::new());
-    for (id, entry) in ids.into_iter().zip(submitted) {
+    for (id, entry) in ids.into_iter().zip(queue) {
         let (status, answer) = entry.settle().await;
         let mut answer: serde_json::Value =
             serde_json::from_slice(&answer).expect("answers are JSON");
@@ -232,10 +240,7 @@ async fn stream(
         if !reading && queue.is_empty() {
             return;
         }
-        let front_waits = matches!(
-            queue.front(),
-            Some(Entry::Waiting { .. } | Entry::InGroup { .. })
-        );
+        let front_waits = matches!(queue.front(), Some(Entry::InGroup { .. }));
         tokio::select! {
             biased;
             settled = wait_front(&mut queue), if front_waits => {
@@ -272,40 +277,14 @@ async fn take_objects(
     splitter: &mut Splitter,
     queue: &mut VecDeque<Entry>,
 ) -> bool {
-    let mut group = target.batch();
-    // (index in the queue, answer metadata) of each record in the group.
-    let mut members: Vec<(usize, Box<Meta>)> = Vec::new();
+    let mut group = Group::new(state, target);
     let mut go_on = true;
     loop {
         match splitter.next_object() {
-            Ok(Some(mut object)) => {
-                let tape = match simd_json::to_tape(&mut object) {
-                    Ok(tape) => tape,
-                    Err(e) => {
-                        queue.push_back(failed(
-                            ErrorCode::BadRequest,
-                            format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
-                        ));
-                        go_on = false;
-                        break;
-                    }
-                };
-                match encode_into(state, target, &tape.as_value(), &mut group).await {
-                    Ok((key, value)) => {
-                        let created = created(&group);
-                        members.push((
-                            queue.len(),
-                            Box::new(Meta {
-                                target: Arc::clone(target),
-                                key,
-                                value,
-                                created,
-                            }),
-                        ));
-                        // Replaced below, before anything reads the queue.
-                        queue.push_back(Entry::Done(StatusCode::OK, Vec::new()));
-                    }
-                    Err(e) => queue.push_back(error_entry(e)),
+            Ok(Some(object)) => {
+                if !group.add(object, queue).await {
+                    go_on = false;
+                    break;
                 }
             }
             Ok(None) => break,
@@ -326,70 +305,125 @@ async fn take_objects(
             }
         }
     }
-    if members.is_empty() {
-        return go_on;
-    }
-    let (records, bytes) = (group.records.len(), group.data.len());
-    let submitted = state
-        .pipeline
-        .reserve(records, bytes)
-        .and_then(|permit| state.pipeline.submit(group, permit));
-    match submitted {
-        Ok(done) => {
-            let m = state.metrics;
-            m.produce_records.increment(records as u64);
-            m.produce_bytes.increment(bytes as u64);
-            m.records_per_request.record(records as f64);
-            let done: GroupDone = done
-                .map(|outcomes| Arc::new(outcomes.ok()))
-                .boxed()
-                .shared();
-            for (index, (at, meta)) in members.into_iter().enumerate() {
-                queue[at] = Entry::InGroup {
-                    done: done.clone(),
-                    index,
-                    meta,
-                };
-            }
-        }
-        Err(e) => {
-            for (at, _) in members {
-                queue[at] = failed(e.code, e.message.clone());
-            }
-        }
-    }
+    group.submit(queue);
     go_on
+}
+
+/// Records encoded into one pipeline job. Each record added gets its place
+/// in the answer queue at once: an error entry, or a place that
+/// [`Group::submit`] fills.
+struct Group<'a> {
+    state: &'a AppState,
+    target: &'a Arc<Target>,
+    batch: RecordBatch,
+    /// (index in the queue, answer metadata) of each record in the batch.
+    members: Vec<(usize, Box<Meta>)>,
+}
+
+impl<'a> Group<'a> {
+    fn new(state: &'a AppState, target: &'a Arc<Target>) -> Group<'a> {
+        Group {
+            state,
+            target,
+            batch: target.batch(),
+            members: Vec::new(),
+        }
+    }
+
+    /// Parses and encodes one record object; false if it is malformed
+    /// JSON (which ends a stream).
+    async fn add(&mut self, mut object: Vec<u8>, queue: &mut VecDeque<Entry>) -> bool {
+        let tape = match simd_json::to_tape(&mut object) {
+            Ok(tape) => tape,
+            Err(e) => {
+                queue.push_back(failed(
+                    ErrorCode::BadRequest,
+                    format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
+                ));
+                return false;
+            }
+        };
+        match encode_into(self.state, self.target, &tape.as_value(), &mut self.batch).await {
+            Ok((key, value)) => {
+                let created = created(&self.batch);
+                self.members.push((
+                    queue.len(),
+                    Box::new(Meta {
+                        target: Arc::clone(self.target),
+                        key,
+                        value,
+                        created,
+                    }),
+                ));
+                // Replaced by `submit`, before anything reads the queue.
+                queue.push_back(Entry::Done(StatusCode::OK, Vec::new()));
+            }
+            Err(e) => queue.push_back(error_entry(e)),
+        }
+        true
+    }
+
+    /// Hands the records to the pipeline as one job, and fills their
+    /// places in the queue.
+    fn submit(self, queue: &mut VecDeque<Entry>) {
+        if self.members.is_empty() {
+            return;
+        }
+        let (records, bytes) = (self.batch.records.len(), self.batch.data.len());
+        let pipeline = &self.state.pipeline;
+        let submitted = pipeline
+            .reserve(records, bytes)
+            .and_then(|permit| pipeline.submit(self.batch, permit));
+        match submitted {
+            Ok(done) => {
+                let m = self.state.metrics;
+                m.produce_records.increment(records as u64);
+                m.produce_bytes.increment(bytes as u64);
+                m.records_per_request.record(records as f64);
+                let done: GroupDone = done
+                    .map(|outcomes| Arc::new(outcomes.ok()))
+                    .boxed()
+                    .shared();
+                for (index, (at, meta)) in self.members.into_iter().enumerate() {
+                    queue[at] = Entry::InGroup {
+                        done: done.clone(),
+                        index,
+                        meta,
+                    };
+                }
+            }
+            Err(e) => {
+                for (at, _) in self.members {
+                    queue[at] = failed(e.code, e.message.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Waits for the record at the front of the queue to be settled.
 async fn wait_front(queue: &mut VecDeque<Entry>) -> Entry {
-    match queue.front_mut() {
-        Some(Entry::Waiting { done, meta }) => {
-            let outcome = done.await.ok().and_then(|mut o| o.pop());
-            meta.answer(outcome)
-        }
-        Some(Entry::InGroup { done, index, meta }) => {
-            let outcomes = done.clone().await;
-            let outcome = outcomes
-                .as_ref()
-                .as_ref()
-                .and_then(|o| o.get(*index).cloned());
-            meta.answer(outcome)
-        }
+    match queue.front() {
+        Some(Entry::InGroup { done, index, meta }) => settled(done, *index, meta).await,
         _ => std::future::pending().await,
     }
+}
+
+/// The answer of record `index` of a group, once the group is settled.
+async fn settled(done: &GroupDone, index: usize, meta: &Meta) -> Entry {
+    let outcomes = done.clone().await;
+    let outcome = outcomes
+        .as_ref()
+        .as_ref()
+        .and_then(|o| o.get(index).cloned());
+    meta.answer(outcome)
 }
 
 /// One record's place in the answer.
 enum Entry {
     /// Its answer, with the HTTP status it would have alone.
     Done(StatusCode, Vec<u8>),
-    /// In the pipeline, alone.
-    Waiting {
-        done: oneshot::Receiver<Vec<Outcome>>,
-        meta: Box<Meta>,
-    },
-    /// In the pipeline, record `index` of the job of a body chunk's records.
+    /// In the pipeline, record `index` of its group's job.
     InGroup {
         done: GroupDone,
         index: usize,
@@ -406,13 +440,10 @@ impl Entry {
     async fn settle(self) -> (StatusCode, Vec<u8>) {
         match self {
             Entry::Done(status, answer) => (status, answer),
-            Entry::Waiting { done, meta } => {
-                match meta.answer(done.await.ok().and_then(|mut o| o.pop())) {
-                    Entry::Done(status, answer) => (status, answer),
-                    _ => unreachable!("answers are done"),
-                }
-            }
-            Entry::InGroup { .. } => unreachable!("only streams group records"),
+            Entry::InGroup { done, index, meta } => match settled(&done, index, &meta).await {
+                Entry::Done(status, answer) => (status, answer),
+                Entry::InGroup { .. } => unreachable!("answers are done"),
+            },
         }
     }
 }
@@ -512,57 +543,6 @@ fn part_json(out: &mut Vec<u8>, part: Option<&PartMeta>) {
         let _ = write!(out, r#","schema_version":{version}"#);
     }
     let _ = write!(out, r#","size":{}}}"#, part.size);
-}
-
-/// Checks, encodes and submits one record object. Malformed JSON is
-/// `Err`: it ends a stream.
-async fn record(
-    state: &AppState,
-    target: &Arc<Target>,
-    mut object: Vec<u8>,
-) -> Result<Entry, Entry> {
-    let tape = match simd_json::to_tape(&mut object) {
-        Ok(tape) => tape,
-        Err(e) => {
-            return Err(failed(
-                ErrorCode::BadRequest,
-                format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
-            ))
-        }
-    };
-    let record = tape.as_value();
-    let mut batch = target.batch();
-    Ok(
-        match encode_into(state, target, &record, &mut batch).await {
-            Ok((key, value)) => {
-                let created = created(&batch);
-                let permit = match state.pipeline.reserve(1, batch.data.len()) {
-                    Ok(permit) => permit,
-                    Err(e) => return Ok(error_entry(e)),
-                };
-                let bytes = batch.data.len();
-                match state.pipeline.submit(batch, permit) {
-                    Ok(done) => {
-                        let m = state.metrics;
-                        m.produce_records.increment(1);
-                        m.produce_bytes.increment(bytes as u64);
-                        m.records_per_request.record(1.0);
-                        Entry::Waiting {
-                            done,
-                            meta: Box::new(Meta {
-                                target: Arc::clone(target),
-                                key,
-                                value,
-                                created,
-                            }),
-                        }
-                    }
-                    Err(e) => error_entry(e),
-                }
-            }
-            Err(e) => error_entry(e),
-        },
-    )
 }
 
 type Metas = (Option<PartMeta>, Option<PartMeta>);
