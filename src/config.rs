@@ -26,6 +26,7 @@ pub struct Config {
     pub schema_registry: SchemaRegistryConfig,
     pub consumers: ConsumersConfig,
     pub shutdown: ShutdownConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +38,11 @@ pub struct HttpConfig {
     pub workers: usize,
     /// Largest request body accepted, after gzip decoding; larger → 413.
     pub max_request_bytes: usize,
+    /// HTTPS on the listener (`[http.tls]`); plain HTTP when no certificate
+    /// is configured.
+    pub tls: TlsConfig,
+    /// Cross-origin requests from browsers (`[http.cors]`).
+    pub cors: CorsConfig,
 }
 
 impl Default for HttpConfig {
@@ -45,6 +51,129 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:8082".into(),
             workers: 0,
             max_request_bytes: 16 * 1024 * 1024,
+            tls: TlsConfig::default(),
+            cors: CorsConfig::default(),
+        }
+    }
+}
+
+/// Whether and how the TLS listener asks for client certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    None,
+    /// A certificate is asked for; one that is sent must verify against
+    /// `client_ca_file`, and a client without one is still served.
+    Optional,
+    /// A connection without a verified certificate is refused in the
+    /// handshake.
+    Required,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first. Empty: plain HTTP.
+    pub cert_file: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate.
+    pub key_file: String,
+    /// PEM certificates of the CAs that sign client certificates.
+    pub client_ca_file: String,
+    pub client_auth: ClientAuth,
+    /// How often the three files are checked for changes; a changed file is
+    /// re-read and used for new connections (rotation without restart). A
+    /// file that does not load keeps the old one, and the log says why.
+    pub reload_interval_ms: u64,
+    /// A TLS handshake not done in this time closes the connection.
+    pub handshake_timeout_ms: u64,
+    /// TLS handshakes in progress at once, per worker; past it the worker
+    /// stops accepting until one finishes (actix-web's
+    /// `max_connection_rate`).
+    pub max_concurrent_handshakes: usize,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: String::new(),
+            key_file: String::new(),
+            client_ca_file: String::new(),
+            client_auth: ClientAuth::None,
+            reload_interval_ms: 10_000,
+            handshake_timeout_ms: 3_000,
+            max_concurrent_handshakes: 256,
+        }
+    }
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins (`https://app.example.com`) whose pages may call the API, or
+    /// `"*"` for any. Empty: no cross-origin access (no
+    /// `Access-Control-Allow-Origin` is ever sent).
+    pub allowed_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer
+    /// (`Access-Control-Max-Age`).
+    pub max_age_seconds: u64,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        CorsConfig {
+            allowed_origins: Vec::new(),
+            max_age_seconds: 600,
+        }
+    }
+}
+
+/// How clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// No credentials are asked for; a client without a verified
+    /// certificate is `User:ANONYMOUS`.
+    None,
+    /// HTTP Basic, checked against the users of `auth.file`; a verified
+    /// client certificate counts too.
+    Basic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub method: AuthMethod,
+    /// The users, ACLs and quotas (TOML; see the README's security section).
+    /// Set, every request is authorized against its ACLs and what none
+    /// allows is denied. Empty (only with method "none"): everything is
+    /// allowed. Re-read when it changes.
+    pub file: String,
+    /// Paths served without authentication or authorization (exact).
+    pub public_paths: Vec<String>,
+    /// How often `file` is checked for changes.
+    pub reload_interval_ms: u64,
+    /// How long a verified Basic credential is remembered, so that argon2
+    /// (milliseconds of CPU) runs once per client, not once per request.
+    pub credential_cache_ttl_ms: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            method: AuthMethod::None,
+            file: String::new(),
+            public_paths: ["/healthz", "/readyz", "/metrics"]
+                .map(String::from)
+                .to_vec(),
+            reload_interval_ms: 10_000,
+            credential_cache_ttl_ms: 300_000,
         }
     }
 }
@@ -417,7 +546,12 @@ const SECTIONS: &[&str] = &[
     "schema_registry",
     "consumers",
     "shutdown",
+    "auth",
 ];
+
+/// Tables inside a section, reached from the environment as
+/// `KAFKA_GATEWAY_<SECTION>_<TABLE>_<KEY>`.
+const SUBSECTIONS: &[(&str, &str)] = &[("http", "tls"), ("http", "cors")];
 
 impl Config {
     /// Loads `file` (if any), applies the environment overrides in `env`,
@@ -459,17 +593,20 @@ impl Config {
                 });
                 continue;
             };
-            let section_table = table
-                .entry(section)
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            let Some(section_table) = section_table.as_table_mut() else {
+            let mut path = vec![section.to_string()];
+            let mut key = key;
+            if let Some((_, sub)) = SUBSECTIONS.iter().find(|(s, sub)| {
+                *s == section && key.strip_prefix(sub).is_some_and(|r| r.starts_with('_'))
+            }) {
+                path.push(sub.to_string());
+                key = key[sub.len() + 1..].to_string();
+            }
+            if let Err(name) = insert_at(&mut table, &path, key, env_value(&raw)) {
                 problems.push(ConfigProblem {
-                    key: section.into(),
+                    key: name,
                     message: "must be a table".into(),
                 });
-                continue;
-            };
-            section_table.insert(key, env_value(&raw));
+            }
         }
         if !problems.is_empty() {
             return Err(ConfigError { problems });
@@ -628,6 +765,66 @@ impl Config {
             "schema_registry.timeout_ms",
             "must be at least 100",
         );
+        let tls = &self.http.tls;
+        check(
+            tls.cert_file.is_empty() == tls.key_file.is_empty(),
+            "http.tls.key_file",
+            "cert_file and key_file go together: set both (HTTPS) or neither (plain HTTP)",
+        );
+        check(
+            tls.client_auth == ClientAuth::None || !tls.client_ca_file.is_empty(),
+            "http.tls.client_ca_file",
+            "client_auth \"optional\" or \"required\" needs the CAs that sign client certificates",
+        );
+        check(
+            tls.client_auth == ClientAuth::None || tls.enabled(),
+            "http.tls.client_auth",
+            "client certificates need TLS: set cert_file and key_file",
+        );
+        check(
+            tls.reload_interval_ms >= 100,
+            "http.tls.reload_interval_ms",
+            "must be at least 100",
+        );
+        check(
+            tls.handshake_timeout_ms >= 100,
+            "http.tls.handshake_timeout_ms",
+            "must be at least 100",
+        );
+        check(
+            tls.max_concurrent_handshakes >= 1,
+            "http.tls.max_concurrent_handshakes",
+            "must be positive",
+        );
+        for origin in &self.http.cors.allowed_origins {
+            check(
+                origin == "*"
+                    || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                        && !origin.ends_with('/')
+                        && origin.matches('/').count() == 2),
+                "http.cors.allowed_origins",
+                &format!(
+                    "{origin:?} is not an origin: \"*\" or scheme://host[:port], without a path"
+                ),
+            );
+        }
+        check(
+            self.auth.method == AuthMethod::None || !self.auth.file.is_empty(),
+            "auth.file",
+            "method \"basic\" needs the file that lists the users",
+        );
+        check(
+            self.auth.reload_interval_ms >= 100,
+            "auth.reload_interval_ms",
+            "must be at least 100",
+        );
+        for path in &self.auth.public_paths {
+            check(
+                path.starts_with('/'),
+                "auth.public_paths",
+                &format!("{path:?} must start with /"),
+            );
+        }
         for key in self.kafka.librdkafka.keys() {
             if let Some((_, owner)) = OWNED_LIBRDKAFKA_KEYS.iter().find(|(k, _)| k == key) {
                 check(
@@ -647,6 +844,27 @@ impl Config {
     /// True when the gateway must start its own in-memory broker.
     pub fn uses_embedded_broker(&self) -> bool {
         self.kafka.bootstrap_servers.trim().is_empty()
+    }
+}
+
+/// Puts `value` at `key` in the table at `path` (made where missing);
+/// `Err(name)` if something on the path is not a table.
+fn insert_at(
+    table: &mut toml::Table,
+    path: &[String],
+    key: String,
+    value: toml::Value,
+) -> Result<(), String> {
+    let Some((first, rest)) = path.split_first() else {
+        table.insert(key, value);
+        return Ok(());
+    };
+    match table
+        .entry(first.as_str())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+    {
+        toml::Value::Table(inner) => insert_at(inner, rest, key, value),
+        _ => Err(first.clone()),
     }
 }
 

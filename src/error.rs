@@ -3,7 +3,7 @@
 //! [`ErrorCode::label`] map it to its HTTP status, its Confluent
 //! `error_code` and its metric label. Nothing else decides those.
 
-use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -11,6 +11,9 @@ use serde::Serialize;
 
 /// Content type of v2 responses and errors.
 pub const V2_CONTENT_TYPE: &str = "application/vnd.kafka.v2+json";
+
+/// The challenge sent with every 401.
+pub const AUTH_CHALLENGE: &str = "Basic realm=\"kafka-gateway\"";
 
 /// Every error the gateway can answer, request-wide or per record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +93,14 @@ pub enum ErrorCode {
     /// v3 `records:batch`: the batch itself is invalid (no entries, an
     /// entry without an id, an id used twice).
     BatchInvalid,
+    /// The client sent no credentials, or wrong ones (with
+    /// `WWW-Authenticate`).
+    Unauthenticated,
+    /// The principal's ACLs do not allow the request.
+    Forbidden,
+    /// The principal's produce quota is used up for now (with
+    /// `Retry-After`).
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -131,6 +142,9 @@ impl ErrorCode {
                 StatusCode::CONFLICT
             }
             ErrorCode::ConsumerFormatMismatch => StatusCode::NOT_ACCEPTABLE,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -172,6 +186,9 @@ impl ErrorCode {
             ErrorCode::ConsumerIllegalState => 40903,
             ErrorCode::ConsumerFormatMismatch => 40601,
             ErrorCode::InvalidConsumerConfig => 42204,
+            ErrorCode::Unauthenticated => 40101,
+            ErrorCode::Forbidden => 40301,
+            ErrorCode::QuotaExceeded => 42902,
         }
     }
 
@@ -213,11 +230,14 @@ impl ErrorCode {
             ErrorCode::ConsumerIllegalState => "40903",
             ErrorCode::ConsumerFormatMismatch => "40601",
             ErrorCode::InvalidConsumerConfig => "42204",
+            ErrorCode::Unauthenticated => "40101",
+            ErrorCode::Forbidden => "40301",
+            ErrorCode::QuotaExceeded => "42902",
         }
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 38] = [
         ErrorCode::BadRequest,
         ErrorCode::KafkaBadRequest,
         ErrorCode::NotFound,
@@ -253,6 +273,9 @@ impl ErrorCode {
         ErrorCode::ConsumerIllegalState,
         ErrorCode::ConsumerFormatMismatch,
         ErrorCode::InvalidConsumerConfig,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::QuotaExceeded,
     ];
 
     /// The per-record code for a librdkafka error, as Confluent answers it:
@@ -329,6 +352,15 @@ impl ApiError {
         }
     }
 
+    /// A produce quota refusal: 429 with the seconds until it would fit.
+    pub fn quota_exceeded(message: impl Into<String>, retry_after_seconds: u64) -> ApiError {
+        ApiError {
+            code: ErrorCode::QuotaExceeded,
+            message: message.into(),
+            retry_after_seconds: Some(retry_after_seconds),
+        }
+    }
+
     pub fn topic_not_found(topic: &str) -> ApiError {
         ApiError::new(ErrorCode::TopicNotFound, format!("topic {topic} not found"))
     }
@@ -357,6 +389,9 @@ impl ResponseError for ApiError {
         response.insert_header((CONTENT_TYPE, HeaderValue::from_static(V2_CONTENT_TYPE)));
         if let Some(seconds) = self.retry_after_seconds {
             response.insert_header((RETRY_AFTER, seconds.to_string()));
+        }
+        if self.code == ErrorCode::Unauthenticated {
+            response.insert_header((WWW_AUTHENTICATE, AUTH_CHALLENGE));
         }
         response.body(body)
     }

@@ -4,10 +4,13 @@
 //!
 //! # Layout
 //!
+//! - [`auth`]: who may do what: authentication, ACLs and quotas, as one
+//!   module and one middleware.
 //! - [`config`]: the typed configuration, its loading and validation.
 //! - [`error`]: the one table of error codes, HTTP statuses and metric labels.
 //! - [`metrics`]: every metric name and the handles the hot paths use.
-//! - [`http`]: routes and handlers (produce, metadata, health).
+//! - [`http`]: routes and handlers (produce, consumers, metadata, the
+//!   registry API, v3, health), TLS and CORS.
 //! - [`pipeline`]: server-side batching: the byte budget, the bounded queue
 //!   and the producer threads.
 //! - [`kafka`]: librdkafka producers, cached metadata, the embedded broker.
@@ -16,6 +19,7 @@
 //! [`run`] is the whole server: it takes its listener and a shutdown future,
 //! so tests start it on port 0.
 
+pub mod auth;
 pub mod config;
 pub mod consumers;
 pub mod error;
@@ -53,6 +57,8 @@ pub async fn run(
 /// A gateway whose Kafka side is running and whose HTTP side is not yet.
 pub struct Gateway {
     state: web::Data<AppState>,
+    /// HTTPS, when a certificate is configured.
+    tls: Option<Arc<http::tls::Tls>>,
     bootstrap_servers: String,
     /// Kept alive for as long as the gateway; dropped last.
     embedded: Option<EmbeddedBroker>,
@@ -103,7 +109,7 @@ impl Gateway {
         )?;
         let (schemas, remote_schemas) = if config.schema_registry.url.is_empty() {
             let embedded = match schemas::Registry::start(
-                &bootstrap_servers,
+                &config.kafka.connection_settings(&bootstrap_servers),
                 Duration::from_millis(config.kafka.metadata_timeout_ms),
             ) {
                 Ok(registry) => Some(Arc::new(registry)),
@@ -125,6 +131,17 @@ impl Gateway {
         let admin = kafka::admin::Admin::new(&config.kafka, &bootstrap_servers)?;
         let consumers =
             consumers::Consumers::new(&config.kafka, &bootstrap_servers, config.consumers.clone());
+        let security = Arc::new(
+            auth::Security::new(&config.auth)
+                .map_err(|e| std::io::Error::other(format!("auth.file: {e}")))?,
+        );
+        let tls = if config.http.tls.enabled() {
+            Some(Arc::new(
+                http::tls::Tls::new(&config.http.tls, metrics).map_err(std::io::Error::other)?,
+            ))
+        } else {
+            None
+        };
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             codecs: gateway_codecs::Registry::new(),
@@ -135,9 +152,11 @@ impl Gateway {
             schemas,
             remote_schemas,
             metrics,
+            security,
         });
         Ok(Gateway {
             state,
+            tls,
             bootstrap_servers,
             embedded,
         })
@@ -168,12 +187,45 @@ impl Gateway {
         let server = HttpServer::new(move || http::app(app_state.clone()))
             .workers(workers)
             .disable_signals()
-            .shutdown_timeout(config.shutdown.drain_timeout_ms.div_ceil(1000))
-            .listen(listener)?
-            .run();
+            .shutdown_timeout(config.shutdown.drain_timeout_ms.div_ceil(1000));
+        let server = match &self.tls {
+            Some(tls) => {
+                let settings = &config.http.tls;
+                server
+                    .on_connect(http::tls::on_connect)
+                    .tls_handshake_timeout(Duration::from_millis(settings.handshake_timeout_ms))
+                    .max_connection_rate(settings.max_concurrent_handshakes)
+                    .listen_rustls_0_23(listener, tls.server_config())?
+            }
+            None => server.listen(listener)?,
+        }
+        .run();
         let handle = server.handle();
         let mut server = tokio::spawn(server);
-        tracing::info!(%address, workers, bootstrap_servers = %self.bootstrap_servers, "serving");
+        tracing::info!(%address, workers, tls = self.tls.is_some(), bootstrap_servers = %self.bootstrap_servers, "serving");
+
+        // Certificates, keys, CAs and the auth file are re-read when they
+        // change.
+        let reloader = {
+            let security = Arc::clone(&self.state.security);
+            let tls = self.tls.clone();
+            let auth_every = Duration::from_millis(config.auth.reload_interval_ms);
+            let tls_every = Duration::from_millis(config.http.tls.reload_interval_ms);
+            tokio::spawn(async move {
+                let mut auth_tick = tokio::time::interval(auth_every);
+                let mut tls_tick = tokio::time::interval(tls_every);
+                loop {
+                    tokio::select! {
+                        _ = auth_tick.tick() => security.reload_if_changed(),
+                        _ = tls_tick.tick() => {
+                            if let Some(tls) = &tls {
+                                tls.reload_if_changed();
+                            }
+                        }
+                    }
+                }
+            })
+        };
 
         let refresher = tokio::spawn(refresh_metadata(
             Arc::clone(&self.state.metadata),
@@ -198,6 +250,7 @@ impl Gateway {
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         refresher.abort();
         reaper.abort();
+        reloader.abort();
         let result = match served {
             Some(result) => result,
             None => {

@@ -26,6 +26,14 @@ pub const QUEUE_DEPTH: &str = "gateway_pipeline_queue_depth_requests";
 pub const IN_FLIGHT_BYTES: &str = "gateway_pipeline_in_flight_bytes";
 pub const KAFKA_QUEUE_RECORDS: &str = "gateway_kafka_queue_records";
 pub const ERRORS: &str = "gateway_errors_total";
+pub const AUTH_FAILURES: &str = "gateway_auth_failures_total";
+pub const ACL_DENIALS: &str = "gateway_auth_acl_denials_total";
+pub const QUOTA_REJECTIONS: &str = "gateway_auth_quota_rejections_total";
+pub const TLS_HANDSHAKES: &str = "gateway_tls_handshakes_total";
+pub const TLS_RELOADS: &str = "gateway_tls_reloads_total";
+
+/// `result` labels of [`TLS_HANDSHAKES`].
+pub const TLS_RESULTS: &[&str] = &["started", "completed", "client_certificate_rejected"];
 
 /// The routes named in labels; anything else is `other`.
 pub const ROUTES: &[&str] = &[
@@ -54,6 +62,16 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub in_flight_bytes: Gauge,
     pub kafka_queue_records: Gauge,
+    /// By [`crate::auth::AuthFailure::ALL`].
+    auth_failures: Vec<Counter>,
+    /// By [`crate::auth::Operation::ALL`].
+    acl_denials: Vec<Counter>,
+    pub quota_rejections: Counter,
+    /// By [`TLS_RESULTS`].
+    tls_handshakes: Vec<Counter>,
+    /// `ok` and `failed`.
+    pub tls_reloads_ok: Counter,
+    pub tls_reloads_failed: Counter,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -146,6 +164,26 @@ fn describe() {
     );
     describe_gauge!(KAFKA_QUEUE_RECORDS, "Records held in librdkafka's queues");
     describe_counter!(ERRORS, "Errors answered, by Confluent error code");
+    describe_counter!(
+        AUTH_FAILURES,
+        "Requests answered 401, by reason (missing, malformed, invalid, certificate_without_name)"
+    );
+    describe_counter!(
+        ACL_DENIALS,
+        "Requests an ACL did not allow (403, or 404 where names are hidden), by operation"
+    );
+    describe_counter!(
+        QUOTA_REJECTIONS,
+        "Produce requests (or stream chunks) answered 429 for a principal's quota"
+    );
+    describe_counter!(
+        TLS_HANDSHAKES,
+        "TLS handshakes: started (a ClientHello came), completed, client_certificate_rejected; started minus completed failed or timed out"
+    );
+    describe_counter!(
+        TLS_RELOADS,
+        "Reloads of changed certificate, key or CA files, by result"
+    );
 }
 
 impl Metrics {
@@ -180,6 +218,44 @@ impl Metrics {
             queue_depth: metrics::gauge!(QUEUE_DEPTH),
             in_flight_bytes: metrics::gauge!(IN_FLIGHT_BYTES),
             kafka_queue_records: metrics::gauge!(KAFKA_QUEUE_RECORDS),
+            auth_failures: crate::auth::AuthFailure::ALL
+                .iter()
+                .map(|f| metrics::counter!(AUTH_FAILURES, "reason" => f.label()))
+                .collect(),
+            acl_denials: crate::auth::Operation::ALL
+                .iter()
+                .map(|o| metrics::counter!(ACL_DENIALS, "operation" => o.label()))
+                .collect(),
+            quota_rejections: metrics::counter!(QUOTA_REJECTIONS),
+            tls_handshakes: TLS_RESULTS
+                .iter()
+                .map(|r| metrics::counter!(TLS_HANDSHAKES, "result" => *r))
+                .collect(),
+            tls_reloads_ok: metrics::counter!(TLS_RELOADS, "result" => "ok"),
+            tls_reloads_failed: metrics::counter!(TLS_RELOADS, "result" => "failed"),
+        }
+    }
+
+    pub fn auth_failure(&self, failure: crate::auth::AuthFailure) {
+        let i = crate::auth::AuthFailure::ALL
+            .iter()
+            .position(|f| *f == failure)
+            .expect("ALL lists every failure");
+        self.auth_failures[i].increment(1);
+    }
+
+    pub fn acl_denial(&self, operation: crate::auth::Operation) {
+        let i = crate::auth::Operation::ALL
+            .iter()
+            .position(|o| *o == operation)
+            .expect("ALL lists every operation");
+        self.acl_denials[i].increment(1);
+    }
+
+    /// Counts a TLS handshake event, one of [`TLS_RESULTS`].
+    pub fn tls_handshake(&self, result: &str) {
+        if let Some(i) = TLS_RESULTS.iter().position(|r| *r == result) {
+            self.tls_handshakes[i].increment(1);
         }
     }
 

@@ -47,6 +47,9 @@ pub struct Instance {
     pub group: String,
     pub name: String,
     pub format: Format,
+    /// The principal that created it; only it may use the instance
+    /// (`crate::auth` answers others as if it did not exist).
+    pub owner: String,
     consumer: Arc<BaseConsumer>,
     last_used: Mutex<Instant>,
     /// One call at a time on this instance.
@@ -60,6 +63,8 @@ pub struct NewInstance {
     pub auto_offset_reset: Option<String>,
     pub auto_commit: bool,
     pub fetch_min_bytes: Option<u32>,
+    /// The creating principal (`User:ANONYMOUS` with security off).
+    pub owner: String,
 }
 
 pub struct Consumers {
@@ -140,12 +145,21 @@ impl Consumers {
             group: group.to_string(),
             name,
             format: new.format,
+            owner: new.owner,
             consumer: Arc::new(consumer),
             last_used: Mutex::new(Instant::now()),
             busy: tokio::sync::Mutex::new(()),
         });
         instances.insert(key, Arc::clone(&instance));
         Ok(instance)
+    }
+
+    /// The instance's owner, if it exists (without counting as a use).
+    pub fn owner(&self, group: &str, name: &str) -> Option<String> {
+        self.instances
+            .lock()
+            .get(&(group.to_string(), name.to_string()))
+            .map(|i| i.owner.clone())
     }
 
     pub fn get(&self, group: &str, name: &str) -> Result<Arc<Instance>, ApiError> {

@@ -12,6 +12,7 @@ use rdkafka::Offset;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::auth::Access;
 use crate::consumers::{Fetched, Instance, NewInstance, PartitionOffset};
 use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
 use crate::http::AppState;
@@ -102,6 +103,7 @@ fn setting<T: std::str::FromStr>(value: &Option<Value>, name: &str) -> Result<Op
 
 async fn create(
     state: web::Data<AppState>,
+    access: Access,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
@@ -136,6 +138,7 @@ async fn create(
             auto_offset_reset: body.auto_offset_reset,
             auto_commit,
             fetch_min_bytes,
+            owner: access.principal().to_string(),
         },
     )?;
     let info = req.connection_info();

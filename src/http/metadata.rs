@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::auth::{Access, ResourceKind};
 use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
 use crate::http::AppState;
 use crate::kafka::metadata::{PartitionInfo, TopicInfo};
@@ -83,9 +84,17 @@ fn find_partition<'a>(topic: &'a TopicInfo, raw: &str) -> Result<&'a PartitionIn
         })
 }
 
-pub async fn topics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn topics(
+    state: web::Data<AppState>,
+    access: Access,
+) -> Result<HttpResponse, ApiError> {
     let cluster = state.metadata.refresh().await?;
-    let names: Vec<&str> = cluster.topics.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = cluster
+        .topics
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|name| access.may_describe(ResourceKind::Topic, name))
+        .collect();
     Ok(v2_json(names))
 }
 

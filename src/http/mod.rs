@@ -3,10 +3,12 @@
 //! (topics, partitions, brokers), [`health`] (liveness, readiness, metrics).
 
 pub mod consumers;
+pub mod cors;
 pub mod health;
 pub mod metadata;
 pub mod produce;
 pub mod registry;
+pub mod tls;
 pub mod v3;
 
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::time::Instant;
 
 use actix_web::dev::Service;
 use actix_web::http::Method;
+use actix_web::middleware::Condition;
 use actix_web::{web, HttpResponse};
 use gateway_codecs::Registry;
 
@@ -39,6 +42,8 @@ pub struct AppState {
     /// The external Schema Registry, when `schema_registry.url` is set.
     pub remote_schemas: Option<Arc<crate::schemas::remote::RemoteRegistry>>,
     pub metrics: &'static Metrics,
+    /// Authentication, ACLs and quotas (`crate::auth`).
+    pub security: Arc<crate::auth::Security>,
 }
 
 impl AppState {
@@ -104,11 +109,19 @@ pub fn app(
 > {
     let m = state.metrics;
     let max_body = state.config.http.max_request_bytes;
+    let security = Arc::clone(&state.security);
+    let cors = &state.config.http.cors;
+    let cors = Condition::new(!cors.allowed_origins.is_empty(), cors::middleware(cors));
     actix_web::App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(max_body))
         .configure(routes)
         .default_service(web::to(not_found))
+        // Innermost: who may do what, before any handler.
+        .wrap(Condition::new(
+            security.is_active(),
+            crate::auth::middleware::Authorize::new(security),
+        ))
         .wrap_fn(move |req, srv| {
             let start = Instant::now();
             let route = metrics::route_index(req.method() == Method::POST, req.path());
@@ -130,6 +143,9 @@ pub fn app(
                 Ok(response)
             }
         })
+        // Outermost: preflights are answered before authentication, and
+        // every answer (401s too) carries the CORS headers.
+        .wrap(cors)
 }
 
 /// The content type of an API family whose errors are not v2's.

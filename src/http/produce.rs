@@ -22,6 +22,7 @@ use crate::config::valid_topic_name;
 use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
 use crate::http::AppState;
 use crate::kafka::metadata::TopicInfo;
+use crate::auth::Access;
 use crate::pipeline::{Outcome, RecordBatch, RecordRef};
 
 /// Time beyond the pipeline's own bound that a request waits for its
@@ -111,6 +112,7 @@ async fn produce(
 
     let records = batch.records.len();
     let bytes = batch.data.len();
+    Access::of(req).charge_produce(records, bytes)?;
     let permit = state.pipeline.reserve(records, bytes)?;
     let explicit: Vec<Option<i32>> = if is_async {
         batch.records.iter().map(|r| r.partition).collect()

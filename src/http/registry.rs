@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::auth::{Access, ResourceKind};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::schemas::{
@@ -152,13 +153,14 @@ fn described(
     Ok(with_type(out, &schema))
 }
 
-async fn subjects(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn subjects(state: web::Data<AppState>, access: Access) -> Result<HttpResponse, ApiError> {
     let registry = registry(&state)?;
     let state = registry.state();
     let names: Vec<&String> = state
         .subjects
         .iter()
         .filter(|(_, v)| v.iter().any(|v| !v.deleted))
+        .filter(|(name, _)| access.may_describe(ResourceKind::Subject, name))
         .map(|(name, _)| name)
         .collect();
     Ok(ok(names))

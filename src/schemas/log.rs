@@ -76,8 +76,10 @@ pub struct SchemaLog {
 
 impl SchemaLog {
     /// Connects, checks the topic exists, and starts the reader.
+    /// `settings` holds the connection settings (address, security) every
+    /// client of the cluster takes.
     pub fn start(
-        bootstrap_servers: &str,
+        settings: &[(String, String)],
         state: Arc<RwLock<State>>,
         timeout: Duration,
     ) -> Result<SchemaLog, ApiError> {
@@ -87,8 +89,14 @@ impl SchemaLog {
                 format!("schema registry: {e}"),
             )
         };
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap_servers)
+        let client = || {
+            let mut config = ClientConfig::new();
+            for (key, value) in settings {
+                config.set(key, value);
+            }
+            config
+        };
+        let producer: FutureProducer = client()
             .set("enable.idempotence", "true")
             .set("linger.ms", "0")
             .create()
@@ -102,10 +110,9 @@ impl SchemaLog {
             .iter()
             .any(|t| t.name() == TOPIC && t.error().is_none() && !t.partitions().is_empty())
         {
-            create_topic(bootstrap_servers, metadata.brokers().len(), timeout)?;
+            create_topic(client(), metadata.brokers().len(), timeout)?;
         }
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap_servers)
+        let consumer: BaseConsumer = client()
             .set("group.id", "kafka-gateway-schemas")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
@@ -272,7 +279,7 @@ impl Drop for SchemaLog {
 
 /// Creates the topic as Confluent's registry does: one partition, compacted.
 fn create_topic(
-    bootstrap_servers: &str,
+    client: ClientConfig,
     brokers: usize,
     timeout: Duration,
 ) -> Result<(), ApiError> {
@@ -284,8 +291,7 @@ fn create_topic(
             format!("cannot create the {TOPIC} topic ({e}); create it with one partition and cleanup.policy=compact"),
         )
     };
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap_servers)
+    let admin: AdminClient<DefaultClientContext> = client
         .create()
         .map_err(|e| failed(e.to_string()))?;
     let replication = brokers.clamp(1, 3) as i32;

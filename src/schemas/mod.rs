@@ -365,9 +365,11 @@ pub struct Registered {
 }
 
 impl Registry {
-    pub fn start(bootstrap_servers: &str, timeout: Duration) -> Result<Registry, ApiError> {
+    /// `kafka`: the connection settings of the cluster that holds
+    /// `_schemas` ([`crate::config::KafkaConfig::connection_settings`]).
+    pub fn start(kafka: &[(String, String)], timeout: Duration) -> Result<Registry, ApiError> {
         let state = Arc::new(RwLock::new(State::default()));
-        let log = log::SchemaLog::start(bootstrap_servers, Arc::clone(&state), timeout)?;
+        let log = log::SchemaLog::start(kafka, Arc::clone(&state), timeout)?;
         log.catch_up_blocking()?;
         Ok(Registry {
             state,

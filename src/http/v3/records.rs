@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use super::split::{SplitError, Splitter};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
+use crate::auth::Access;
 use crate::kafka::metadata::TopicInfo;
 use crate::pipeline::{HeaderRef, Outcome, RecordBatch, RecordRef};
 
@@ -60,7 +61,11 @@ pub async fn produce(
     }
     let cluster = super::check_cluster(&state, &cluster).await?;
     let topic = state.metadata.topic(&topic).await?;
-    let target = Arc::new(Target { cluster, topic });
+    let target = Arc::new(Target {
+        cluster,
+        topic,
+        access: Access::of(&req),
+    });
     let limit = state.config.http.max_request_bytes;
 
     let headers = req.headers();
@@ -114,13 +119,18 @@ pub async fn produce(
 /// Kafka batches.
 pub async fn produce_batch(
     state: web::Data<AppState>,
+    access: Access,
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (cluster, topic) = path.into_inner();
     let cluster = super::check_cluster(&state, &cluster).await?;
     let topic = state.metadata.topic(&topic).await?;
-    let target = Arc::new(Target { cluster, topic });
+    let target = Arc::new(Target {
+        cluster,
+        topic,
+        access,
+    });
     let body = read_all(payload, state.config.http.max_request_bytes).await?;
     let invalid = |m: String| ApiError::new(ErrorCode::BatchInvalid, m);
     let body: serde_json::Value = serde_json::from_slice(&body)
@@ -195,6 +205,8 @@ async fn read_all(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiE
 struct Target {
     cluster: String,
     topic: Arc<TopicInfo>,
+    /// The principal's access, whose produce quota each job is charged to.
+    access: Access,
 }
 
 impl Target {
@@ -371,8 +383,11 @@ impl<'a> Group<'a> {
         }
         let (records, bytes) = (self.batch.records.len(), self.batch.data.len());
         let pipeline = &self.state.pipeline;
-        let submitted = pipeline
-            .reserve(records, bytes)
+        let submitted = self
+            .target
+            .access
+            .charge_produce(records, bytes)
+            .and_then(|()| pipeline.reserve(records, bytes))
             .and_then(|permit| pipeline.submit(self.batch, permit));
         match submitted {
             Ok(done) => {

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{base, check_cluster, CONTENT_TYPE};
+use crate::auth::{Access, ResourceKind};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::kafka::metadata::{PartitionInfo, TopicInfo};
@@ -58,13 +59,18 @@ fn partition_resource(base: &str, cluster: &str, topic: &str, p: &PartitionInfo)
 
 pub async fn list_topics(
     state: web::Data<AppState>,
+    access: Access,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let cluster = check_cluster(&state, &path).await?;
     let info = state.metadata.refresh().await?;
     let base = base(&req);
-    let mut topics: Vec<_> = info.topics.iter().collect();
+    let mut topics: Vec<_> = info
+        .topics
+        .iter()
+        .filter(|t| access.may_describe(ResourceKind::Topic, &t.name))
+        .collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     let data = topics
         .into_iter()
