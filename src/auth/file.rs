@@ -269,7 +269,11 @@ impl AuthFile {
                 records_per_second: quota.produce_records_per_second,
                 bytes_per_second: quota.produce_bytes_per_second,
             };
-            if file.quotas.insert(quota.principal.clone(), limits).is_some() {
+            if file
+                .quotas
+                .insert(quota.principal.clone(), limits)
+                .is_some()
+            {
                 problems.push(format!(
                     "quotas[{i}].principal: {:?} has two quotas",
                     quota.principal
@@ -353,7 +357,8 @@ pub fn glob(pattern: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$yUWwaJMhD6hT6Kes4Vd0eW2nCW1Rg1Yhq2B/XQnppNE";
+    const HASH: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$yUWwaJMhD6hT6Kes4Vd0eW2nCW1Rg1Yhq2B/XQnppNE";
 
     #[test]
     fn globs_match_as_shells_do() {

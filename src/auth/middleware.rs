@@ -72,14 +72,20 @@ where
         let security = Arc::clone(&self.security);
         Box::pin(async move {
             if security.is_public(req.path()) {
-                return service.call(req).await.map(ServiceResponse::map_into_left_body);
+                return service
+                    .call(req)
+                    .await
+                    .map(ServiceResponse::map_into_left_body);
             }
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .expect("the app has its state");
             let metrics = state.metrics;
-            let authorization = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+            let authorization = req
+                .headers()
+                .get(AUTHORIZATION)
+                .map(|v| v.as_bytes().to_vec());
             let certificate = req.conn_data::<PeerCertificate>().cloned();
             let principal = match security
                 .authenticate(authorization.as_deref(), certificate.as_ref())
@@ -98,7 +104,10 @@ where
                     return Ok(deny(req, e));
                 }
             }
-            service.call(req).await.map(ServiceResponse::map_into_left_body)
+            service
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_left_body)
         })
     }
 }
@@ -131,8 +140,12 @@ async fn authorize(
         }
         if needs.instance_topics {
             if let Ok(instance) = state.consumers.get(group, name) {
-                let mut topics: BTreeSet<String> =
-                    instance.subscription().await.unwrap_or_default().into_iter().collect();
+                let mut topics: BTreeSet<String> = instance
+                    .subscription()
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
                 if let Ok(assigned) = instance.assignment().await {
                     topics.extend(assigned.into_iter().map(|(t, _)| t));
                 }
@@ -222,7 +235,10 @@ async fn body_topics(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(ErrorCode::BadRequest, format!("cannot read request body: {e}"))
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("cannot read request body: {e}"),
+            )
         })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(

@@ -210,10 +210,7 @@ impl Security {
         let file = self.file();
         // An unknown user is hashed too, so a wrong name takes as long as a
         // wrong password and names cannot be probed by timing.
-        let hash = file
-            .password_hash(&user)
-            .unwrap_or(DUMMY_HASH)
-            .to_string();
+        let hash = file.password_hash(&user).unwrap_or(DUMMY_HASH).to_string();
         let known = file.password_hash(&user).is_some();
         let _permit = self
             .hashing
@@ -253,7 +250,10 @@ fn read(path: &std::path::Path) -> Result<(AuthFile, (SystemTime, u64)), String>
     let file = AuthFile::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((
         file,
-        (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()),
+        (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+        ),
     ))
 }
 

@@ -55,14 +55,12 @@ impl Quotas {
         now: Instant,
     ) -> Result<(), u64> {
         let mut all = self.buckets.lock();
-        let b = all
-            .entry(principal.to_string())
-            .or_insert_with(|| Buckets {
-                limits,
-                records: limits.records_per_second as f64,
-                bytes: limits.bytes_per_second as f64,
-                at: now,
-            });
+        let b = all.entry(principal.to_string()).or_insert_with(|| Buckets {
+            limits,
+            records: limits.records_per_second as f64,
+            bytes: limits.bytes_per_second as f64,
+            at: now,
+        });
         let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
         b.at = now;
         let rec_rate = limits.records_per_second as f64;

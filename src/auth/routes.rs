@@ -95,7 +95,9 @@ pub fn needs(method: &Method, path: &str) -> Needs {
     match s.as_slice() {
         // v2 produce and metadata.
         ["topics"] => Needs::default(),
-        ["topics", t] | ["topics", t, "partitions", _] if post => Needs::one(Write, Resource::topic(*t)),
+        ["topics", t] | ["topics", t, "partitions", _] if post => {
+            Needs::one(Write, Resource::topic(*t))
+        }
         ["topics", t, ..] => Needs::one(Describe, Resource::topic(*t)),
         ["brokers", ..] => Needs::one(Describe, Resource::cluster()),
 
@@ -123,7 +125,11 @@ pub fn needs(method: &Method, path: &str) -> Needs {
         ["subjects", subject, rest @ ..] => {
             let reads = get || (post && rest.is_empty());
             if reads {
-                Needs::hidden(Read, Resource::subject(*subject), ErrorCode::SubjectNotFound)
+                Needs::hidden(
+                    Read,
+                    Resource::subject(*subject),
+                    ErrorCode::SubjectNotFound,
+                )
             } else {
                 Needs::one(Write, Resource::subject(*subject))
             }
@@ -206,12 +212,18 @@ mod tests {
     fn every_route_maps_as_kafka_acls_do() {
         use Operation::*;
         let topic = |t: &str| Resource::topic(t);
-        assert_eq!(first(Method::POST, "/topics/t"), Some((Write, topic("t"), None)));
+        assert_eq!(
+            first(Method::POST, "/topics/t"),
+            Some((Write, topic("t"), None))
+        );
         assert_eq!(
             first(Method::POST, "/topics/t/partitions/0"),
             Some((Write, topic("t"), None))
         );
-        assert_eq!(first(Method::GET, "/topics/t"), Some((Describe, topic("t"), None)));
+        assert_eq!(
+            first(Method::GET, "/topics/t"),
+            Some((Describe, topic("t"), None))
+        );
         assert_eq!(
             first(Method::GET, "/topics/t/partitions/0/offsets"),
             Some((Describe, topic("t"), None))

@@ -35,7 +35,11 @@ pub fn middleware(config: &CorsConfig) -> Cors {
         header::ACCEPT,
         header::CONTENT_ENCODING,
     ])
-    .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE, header::CONTENT_TYPE])
+    .expose_headers([
+        header::RETRY_AFTER,
+        header::WWW_AUTHENTICATE,
+        header::CONTENT_TYPE,
+    ])
     .supports_credentials()
     .max_age(config.max_age_seconds as usize)
     .block_on_origin_mismatch(false)

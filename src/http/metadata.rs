@@ -84,10 +84,7 @@ fn find_partition<'a>(topic: &'a TopicInfo, raw: &str) -> Result<&'a PartitionIn
         })
 }
 
-pub async fn topics(
-    state: web::Data<AppState>,
-    access: Access,
-) -> Result<HttpResponse, ApiError> {
+pub async fn topics(state: web::Data<AppState>, access: Access) -> Result<HttpResponse, ApiError> {
     let cluster = state.metadata.refresh().await?;
     let names: Vec<&str> = cluster
         .topics

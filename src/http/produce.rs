@@ -18,11 +18,11 @@ use gateway_codecs::{Codec, CodecError, Format, Value};
 use serde::Serialize;
 use simd_json::prelude::*;
 
+use crate::auth::Access;
 use crate::config::valid_topic_name;
 use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
 use crate::http::AppState;
 use crate::kafka::metadata::TopicInfo;
-use crate::auth::Access;
 use crate::pipeline::{Outcome, RecordBatch, RecordRef};
 
 /// Time beyond the pipeline's own bound that a request waits for its

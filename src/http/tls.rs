@@ -21,7 +21,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 
 use crate::auth::PeerCertificate;
 use crate::config::{ClientAuth, TlsConfig};
@@ -83,7 +85,9 @@ impl Tls {
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions");
         let builder = match &self.verifier {
-            Some(v) => builder.with_client_cert_verifier(Arc::clone(v) as Arc<dyn ClientCertVerifier>),
+            Some(v) => {
+                builder.with_client_cert_verifier(Arc::clone(v) as Arc<dyn ClientCertVerifier>)
+            }
             None => builder.with_no_client_auth(),
         };
         builder.with_cert_resolver(Arc::clone(&self.resolver) as Arc<dyn ResolvesServerCert>)
@@ -161,9 +165,7 @@ fn load_verifier(config: &TlsConfig) -> Result<Arc<dyn ClientCertVerifier>, Stri
         .map_err(|e| format!("{}: {e}", place()))?
     {
         let cert = cert.map_err(|e| format!("{}: {e}", place()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("{}: {e}", place()))?;
+        roots.add(cert).map_err(|e| format!("{}: {e}", place()))?;
     }
     if roots.is_empty() {
         return Err(format!("{}: no certificate in it", place()));

@@ -278,11 +278,7 @@ impl Drop for SchemaLog {
 }
 
 /// Creates the topic as Confluent's registry does: one partition, compacted.
-fn create_topic(
-    client: ClientConfig,
-    brokers: usize,
-    timeout: Duration,
-) -> Result<(), ApiError> {
+fn create_topic(client: ClientConfig, brokers: usize, timeout: Duration) -> Result<(), ApiError> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
     let failed = |e: String| {
@@ -291,9 +287,8 @@ fn create_topic(
             format!("cannot create the {TOPIC} topic ({e}); create it with one partition and cleanup.policy=compact"),
         )
     };
-    let admin: AdminClient<DefaultClientContext> = client
-        .create()
-        .map_err(|e| failed(e.to_string()))?;
+    let admin: AdminClient<DefaultClientContext> =
+        client.create().map_err(|e| failed(e.to_string()))?;
     let replication = brokers.clamp(1, 3) as i32;
     let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(replication))
         .set("cleanup.policy", "compact");

@@ -45,10 +45,21 @@ pub fn embedded_config(topics: &[&str], partitions: u32) -> Config {
 
 impl TestGateway {
     pub async fn start(config: Config) -> TestGateway {
+        TestGateway::start_with(config, "http", reqwest::Client::new()).await
+    }
+
+    /// Starts it with `client` for the helpers, at `scheme://localhost:port`
+    /// (`https` when the config has a certificate for localhost).
+    pub async fn start_with(config: Config, scheme: &str, client: reqwest::Client) -> TestGateway {
         let gateway = Gateway::start(config).expect("gateway starts");
         let bootstrap = gateway.bootstrap_servers().to_string();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = if scheme == "http" {
+            format!("http://127.0.0.1:{port}")
+        } else {
+            format!("{scheme}://localhost:{port}")
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(gateway.serve(listener, async {
             let _ = rx.await;
@@ -56,7 +67,7 @@ impl TestGateway {
         TestGateway {
             url,
             bootstrap,
-            http: reqwest::Client::new(),
+            http: client,
             shutdown: Some(tx),
             task: Some(task),
         }

@@ -31,9 +31,9 @@ use simd_json::prelude::*;
 use tokio::sync::mpsc;
 
 use super::split::{SplitError, Splitter};
+use crate::auth::Access;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
-use crate::auth::Access;
 use crate::kafka::metadata::TopicInfo;
 use crate::pipeline::{HeaderRef, Outcome, RecordBatch, RecordRef};
 
