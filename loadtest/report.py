@@ -9,12 +9,15 @@ import json
 COLUMNS = [
     ("scenario", "scenario", "{}"),
     ("label", "run", "{}"),
+    ("security", "security", "{}"),
     ("requests_per_second", "requests/s", "{:,.0f}"),
     ("records_per_second", "records/s", "{:,.0f}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("p99_ms", "p99 ms", "{:.1f}"),
     ("p999_ms", "p99.9 ms", "{:.1f}"),
     ("cpu_seconds_per_million_records", "CPU s / M records", "{:.1f}"),
+    ("native_cpu_seconds_per_million_records", "native CPU s / M records", "{:.1f}"),
+    ("cpu_ratio_to_native", "CPU ratio to native", "{:.2f}"),
     ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
     ("records_per_batch", "records / batch", "{:.0f}"),
     ("native_records_per_second", "native records/s", "{:,.0f}"),
@@ -27,7 +30,8 @@ def table(rows):
     lines = ["| " + " | ".join(h for _, h, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        lines.append("| " + " | ".join(f.format(r[k]) for k, _, f in COLUMNS) + " |")
+        lines.append("| " + " | ".join(
+            f.format(r[k]) if k in r else "-" for k, _, f in COLUMNS) + " |")
     return "\n".join(lines)
 
 

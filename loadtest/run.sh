@@ -19,6 +19,10 @@
 # RATE (k6 requests/s), LABEL (names the run in the results),
 # GATEWAY_ENV (extra gateway settings, e.g. "KAFKA_GATEWAY_KAFKA_LINGER_MS=20"),
 # GATEWAY_BIN (another gateway build to measure),
+# AUTH=basic (HTTP Basic and ACLs on: a user with write on lt-* topics and
+# 20 other ACLs ahead of it; wrk sends the credentials),
+# TLS=1 (HTTPS with a fresh self-signed certificate; wrk keeps connections
+# alive, so a handshake per connection),
 # MIN_RECORDS_PER_SECOND / MAX_P99_MS (thresholds; the run fails below or
 # above them, and with any error; the floors default per scenario).
 set -euo pipefail
@@ -59,6 +63,37 @@ cpu_seconds() { # user+system CPU seconds of a process
     awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"
 }
 
+# Security settings for the gateway, and what the clients need for them.
+scheme=http
+curl_tls=()
+authorization=""
+security_env=()
+secdir="$OUT/security"
+mkdir -p "$secdir"
+if [ -n "${TLS:-}" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        -keyout "$secdir/key.pem" -out "$secdir/cert.pem" 2>/dev/null
+    scheme=https
+    curl_tls=(--cacert "$secdir/cert.pem")
+    security_env+=("KAFKA_GATEWAY_HTTP_TLS_CERT_FILE=$secdir/cert.pem"
+        "KAFKA_GATEWAY_HTTP_TLS_KEY_FILE=$secdir/key.pem")
+fi
+if [ "${AUTH:-}" = basic ]; then
+    hash=$(printf 'loadtest-secret\n' | "$GATEWAY" hash-password)
+    {
+        printf '[[users]]\nname = "loadtest"\npassword_hash = "%s"\n' "$hash"
+        # ACLs that do not match come first: the cost of a realistic file.
+        for i in $(seq 1 20); do
+            printf '[[acls]]\nprincipal = "User:team-%s"\nresource = "topic:team-%s-*"\noperations = ["write", "read"]\n' "$i" "$i"
+        done
+        printf '[[acls]]\nprincipal = "User:loadtest"\nresource = "topic:lt-*"\noperations = ["write"]\n'
+        printf '[[acls]]\nprincipal = "User:loadtest"\nresource = "subject:lt-*"\noperations = ["read", "write"]\n'
+    } >"$secdir/auth.toml"
+    authorization="Basic $(printf 'loadtest:loadtest-secret' | base64)"
+    security_env+=(KAFKA_GATEWAY_AUTH_METHOD=basic "KAFKA_GATEWAY_AUTH_FILE=$secdir/auth.toml")
+fi
+
 for s in "${scenarios[@]}"; do
     case "$s" in
         a) conns=${CONNECTIONS:-256} ;;
@@ -74,18 +109,20 @@ for s in "${scenarios[@]}"; do
     port=$(free_port)
 
     # shellcheck disable=SC2086
-    env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" ${GATEWAY_ENV:-} \
+    env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" "${security_env[@]}" ${GATEWAY_ENV:-} \
         "$GATEWAY" --listen "127.0.0.1:$port" 2>"$OUT/gateway-$s.log" &
     gw_pid=$!
+    base="$scheme://localhost:$port"
     for _ in $(seq 1 100); do
-        curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
+        curl -sf "${curl_tls[@]}" "$base/readyz" >/dev/null && break
         sleep 0.1
     done
 
     schema_id=0
     if [ "$s" = d ]; then
-        schema_id=$(curl -sf -X POST -H "Content-Type: application/vnd.schemaregistry.v1+json" \
-            --data "$("$TOOL" avro-schema)" "http://127.0.0.1:$port/subjects/$gw_topic-value/versions" |
+        schema_id=$(curl -sf "${curl_tls[@]}" ${authorization:+-H "Authorization: $authorization"} \
+            -X POST -H "Content-Type: application/vnd.schemaregistry.v1+json" \
+            --data "$("$TOOL" avro-schema)" "$base/subjects/$gw_topic-value/versions" |
             python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
     fi
     body="$OUT/body-$s.json"
@@ -94,12 +131,13 @@ for s in "${scenarios[@]}"; do
 
     # Warm-up: connections, metadata cache, librdkafka batches.
     if [ "$s" = e ]; then
+        [ -z "${AUTH:-}${TLS:-}" ] || { echo "scenario e takes neither AUTH nor TLS"; exit 2; }
         "$TOOL" stream --addr "127.0.0.1:$port" --topic "$gw_topic" --connections "$conns" --seconds 2 >/dev/null
     else
-        BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
-            wrk -t1 -c"$conns" -d2s -s loadtest/wrk/produce.lua "http://127.0.0.1:$port" >/dev/null
+        BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" AUTHORIZATION="$authorization" \
+            wrk -t1 -c"$conns" -d2s -s loadtest/wrk/produce.lua "$base" >/dev/null
     fi
-    curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-before.txt"
+    curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-before.txt"
     cpu_before=$(cpu_seconds "$gw_pid")
 
     if [ "$s" = e ]; then
@@ -121,19 +159,22 @@ print(json.dumps({"requests": reqs["count"], "seconds": reqs["count"] / reqs["ra
 PY
 )
     else
-        load=$(BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" \
+        load=$(BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" AUTHORIZATION="$authorization" \
             wrk -t1 -c"$conns" -d"${DURATION}s" -s loadtest/wrk/produce.lua \
-            "http://127.0.0.1:$port" | sed -n 's/^WRK_RESULT //p')
+            "$base" | sed -n 's/^WRK_RESULT //p')
     fi
 
     cpu_after=$(cpu_seconds "$gw_pid")
-    curl -s "http://127.0.0.1:$port/metrics" >"$OUT/metrics-after.txt"
+    curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-after.txt"
     rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$gw_pid/status")
     kill -TERM "$gw_pid"
     wait "$gw_pid" || true
 
-    native=$("$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" \
+    # The native producer's CPU, for CPU per record beside the gateway's.
+    native=$(/usr/bin/time -f 'NATIVE_CPU %U %S' -o "$OUT/native-time.txt" \
+        "$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" \
         --seconds "$DURATION" --schema-id "$schema_id")
+    native_cpu=$(awk '/^NATIVE_CPU/ { print $2 + $3 }' "$OUT/native-time.txt")
 
     python3 - "$OUT/results.jsonl" <<PY
 import json, sys
@@ -151,6 +192,7 @@ records = delta("gateway_produce_records_total")
 batches = delta("gateway_kafka_batches_total")
 row = {
     "scenario": "$s", "label": "$LABEL", "loadgen": "$LOADGEN", "connections": $conns,
+    "security": "${AUTH:-none}" + (" tls" if "${TLS:-}" else ""),
     "time": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "gateway_env": "${GATEWAY_ENV:-}",
     "requests_per_second": load["requests"] / load["seconds"],
     "records_per_second": records / load["seconds"],
@@ -162,6 +204,9 @@ row = {
     "native_records_per_second": native["records_per_second"],
 }
 row["ratio_to_native"] = row["records_per_second"] / native["records_per_second"]
+row["native_cpu_seconds_per_million_records"] = $native_cpu / max(native["records"], 1) * 1e6
+row["cpu_ratio_to_native"] = (row["cpu_seconds_per_million_records"]
+    / max(row["native_cpu_seconds_per_million_records"], 1e-9))
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps(row) + "\n")
 # Thresholds: floors at about a third of what this 2-core machine measures

@@ -939,6 +939,53 @@ mod tests {
     }
 
     #[test]
+    fn environment_reaches_tables_inside_sections() {
+        let config = Config::from_toml_and_env(
+            "[auth]\nfile = \"users.toml\"\n",
+            env(&[
+                ("KAFKA_GATEWAY_HTTP_TLS_CERT_FILE", "/etc/gw/cert.pem"),
+                ("KAFKA_GATEWAY_HTTP_TLS_KEY_FILE", "/etc/gw/key.pem"),
+                ("KAFKA_GATEWAY_HTTP_CORS_ALLOWED_ORIGINS", r#"["https://app.example"]"#),
+                ("KAFKA_GATEWAY_HTTP_MAX_REQUEST_BYTES", "2048"),
+                ("KAFKA_GATEWAY_AUTH_METHOD", "basic"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.http.tls.cert_file, "/etc/gw/cert.pem");
+        assert!(config.http.tls.enabled());
+        assert_eq!(config.http.cors.allowed_origins, ["https://app.example"]);
+        assert_eq!(config.http.max_request_bytes, 2048);
+        assert_eq!(config.auth.method, AuthMethod::Basic);
+    }
+
+    #[test]
+    fn security_settings_are_checked_together() {
+        let err = Config::from_toml_and_env(
+            r#"
+            [http.tls]
+            cert_file = "cert.pem"
+            client_auth = "required"
+            [http.cors]
+            allowed_origins = ["https://app.example/"]
+            [auth]
+            method = "basic"
+            "#,
+            Vec::new(),
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "http.tls.key_file",
+                "http.tls.client_ca_file",
+                "http.cors.allowed_origins",
+                "auth.file"
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = Config::from_toml_and_env("[kafka]\nlingr_ms = 3\n", Vec::new()).unwrap_err();
         assert_eq!(err.problems[0].key, "kafka.lingr_ms", "{err}");

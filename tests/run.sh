@@ -6,7 +6,9 @@
 #   3. end-to-end tests against a real Kafka-compatible broker, tansu,
 #      installed here on first use (cached) and started on a free port;
 #   4. Confluent's own Python client (confluent-kafka, its Schema Registry
-#      client and Avro serializers) against the gateway and that broker.
+#      client and Avro serializers) against the gateway and that broker;
+#      curl, that client and headless Chromium (Debian's, installed here on
+#      first use) against a gateway with HTTPS, Basic auth, ACLs and CORS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,10 @@ if ! "$venv/bin/python" -c "import confluent_kafka, fastavro, jsonschema, grpc_t
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q "confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0" "grpcio-tools==1.*" "pytest==8.*"
 fi
+if ! command -v chromium >/dev/null; then
+    echo "installing Debian's chromium for the browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 cargo build --quiet --bin kafka-gateway
 port=$(free_port)
 KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" \
@@ -36,4 +42,5 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 GATEWAY_URL="http://127.0.0.1:$port" KAFKA_BOOTSTRAP="$TANSU_BOOTSTRAP" \
+    GATEWAY_BIN="$PWD/target/debug/kafka-gateway" \
     "$venv/bin/pytest" -q tests/python

@@ -29,7 +29,7 @@ impl Codec for BinaryCodec {
 /// Decodes standard base64 (with or without padding, as Confluent's Java
 /// decoder accepts) and appends the bytes to `out`.
 pub fn decode_base64(text: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let engine = if text.len() % 4 == 0 {
+    let engine = if text.len().is_multiple_of(4) {
         base64_simd::STANDARD
     } else {
         base64_simd::STANDARD_NO_PAD

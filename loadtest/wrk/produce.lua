@@ -1,12 +1,17 @@
 -- Sends one scenario's request body, again and again, and prints the
 -- latency percentiles as one JSON line for loadtest/run.sh.
--- Environment: BODY_FILE (the body), CONTENT_TYPE, TOPIC.
+-- Environment: BODY_FILE (the body), CONTENT_TYPE, TOPIC, and AUTHORIZATION
+-- (an Authorization header value, when the gateway asks for credentials).
 local f = assert(io.open(os.getenv("BODY_FILE"), "r"))
 wrk.body = f:read("*a")
 f:close()
 wrk.method = "POST"
 wrk.path = "/topics/" .. os.getenv("TOPIC")
 wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE")
+local authorization = os.getenv("AUTHORIZATION")
+if authorization and authorization ~= "" then
+  wrk.headers["Authorization"] = authorization
+end
 
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write

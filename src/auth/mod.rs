@@ -84,6 +84,9 @@ impl AuthFailure {
     }
 }
 
+/// A remembered credential: its principal, and until when.
+type Verified = (Arc<str>, Instant);
+
 /// The security state every request consults: settings, the current auth
 /// file, the credential cache and the quota buckets.
 pub struct Security {
@@ -98,7 +101,7 @@ pub struct Security {
     /// SHA-256 of an Authorization header → (user, verified until).
     /// Emptied when the file changes, so a removed user or changed
     /// password stops working at once.
-    verified: Mutex<HashMap<[u8; 32], (Arc<str>, Instant)>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
     credential_ttl: Duration,
     /// argon2 runs off the HTTP workers, at most this many at once: each
     /// takes about 19 MiB and milliseconds of CPU.
