@@ -43,6 +43,10 @@ pub struct HttpConfig {
     pub tls: TlsConfig,
     /// Cross-origin requests from browsers (`[http.cors]`).
     pub cors: CorsConfig,
+    /// One log line per request (target `kafka_gateway::access`): method,
+    /// path, status, time and principal. Off: a line per request costs
+    /// more than the request at full load.
+    pub access_log: bool,
 }
 
 impl Default for HttpConfig {
@@ -53,6 +57,7 @@ impl Default for HttpConfig {
             max_request_bytes: 16 * 1024 * 1024,
             tls: TlsConfig::default(),
             cors: CorsConfig::default(),
+            access_log: false,
         }
     }
 }
@@ -945,7 +950,10 @@ mod tests {
             env(&[
                 ("KAFKA_GATEWAY_HTTP_TLS_CERT_FILE", "/etc/gw/cert.pem"),
                 ("KAFKA_GATEWAY_HTTP_TLS_KEY_FILE", "/etc/gw/key.pem"),
-                ("KAFKA_GATEWAY_HTTP_CORS_ALLOWED_ORIGINS", r#"["https://app.example"]"#),
+                (
+                    "KAFKA_GATEWAY_HTTP_CORS_ALLOWED_ORIGINS",
+                    r#"["https://app.example"]"#,
+                ),
                 ("KAFKA_GATEWAY_HTTP_MAX_REQUEST_BYTES", "2048"),
                 ("KAFKA_GATEWAY_AUTH_METHOD", "basic"),
             ]),

@@ -73,8 +73,19 @@ fn instance(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreateBody {
     name: Option<String>,
+    /// Confluent's older name for `name`.
+    id: Option<String>,
+    /// Confluent's settings that this gateway's reads do not need; taken
+    /// so that its clients' bodies are not refused.
+    #[serde(rename = "response.min.bytes")]
+    #[allow(dead_code)]
+    response_min_bytes: Option<Value>,
+    #[serde(rename = "request.waitms")]
+    #[allow(dead_code)]
+    request_waitms: Option<Value>,
     format: Option<String>,
     #[serde(rename = "auto.offset.reset")]
     auto_offset_reset: Option<String>,
@@ -133,7 +144,7 @@ async fn create(
     let instance = state.consumers.create(
         &group,
         NewInstance {
-            name: body.name,
+            name: body.name.or(body.id),
             format,
             auto_offset_reset: body.auto_offset_reset,
             auto_commit,
@@ -162,6 +173,7 @@ async fn delete(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SubscribeBody {
     #[serde(default)]
     topics: Vec<String>,
@@ -207,12 +219,14 @@ async fn unsubscribe(
 }
 
 #[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 struct TopicPartition {
     topic: String,
     partition: i32,
 }
 
 #[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 struct Partitions {
     partitions: Vec<TopicPartition>,
 }
@@ -245,13 +259,19 @@ async fn assignments(
 }
 
 #[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 struct OffsetEntry {
     topic: String,
     partition: i32,
     offset: i64,
+    /// Confluent's commit entries may carry it; Kafka keeps none here.
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)]
+    metadata: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Offsets {
     offsets: Vec<OffsetEntry>,
 }

@@ -109,6 +109,7 @@ pub fn app(
 > {
     let m = state.metrics;
     let max_body = state.config.http.max_request_bytes;
+    let access_log = state.config.http.access_log;
     let security = Arc::clone(&state.security);
     let cors = &state.config.http.cors;
     let cors = Condition::new(!cors.allowed_origins.is_empty(), cors::middleware(cors));
@@ -130,6 +131,9 @@ pub fn app(
             async move {
                 let mut response = response.await?;
                 m.request(route, response.status().as_u16(), start.elapsed());
+                if access_log {
+                    log_access(&response, start);
+                }
                 // Errors are built in one place, as v2 errors; v3 and the
                 // Schema Registry API give theirs in their own content type.
                 if let Some(content_type) = content_type {
@@ -146,6 +150,21 @@ pub fn app(
         // Outermost: preflights are answered before authentication, and
         // every answer (401s too) carries the CORS headers.
         .wrap(cors)
+}
+
+/// The access log line: who did what, never with what secret (no
+/// headers, no query string).
+fn log_access<B>(response: &actix_web::dev::ServiceResponse<B>, start: Instant) {
+    let request = response.request();
+    let principal = crate::auth::Access::of(request);
+    tracing::info!(
+        target: "kafka_gateway::access",
+        method = %request.method(),
+        path = request.path(),
+        status = response.status().as_u16(),
+        ms = format_args!("{:.1}", start.elapsed().as_secs_f64() * 1000.0),
+        principal = principal.principal(),
+    );
 }
 
 /// The content type of an API family whose errors are not v2's.

@@ -256,6 +256,16 @@ fn parse_tape(buf: &mut [u8]) -> Result<simd_json::Tape<'_>, ApiError> {
     })
 }
 
+/// The fields of a v2 produce body and of its records.
+const ENVELOPE_FIELDS: [&str; 5] = [
+    "records",
+    "key_schema",
+    "key_schema_id",
+    "value_schema",
+    "value_schema_id",
+];
+const RECORD_FIELDS: [&str; 3] = ["key", "value", "partition"];
+
 /// Encodes every record of a parsed envelope into one buffer.
 fn encode_records(
     key_codec: Option<&dyn Codec>,
@@ -268,6 +278,13 @@ fn encode_records(
     let Some(fields) = envelope.as_object() else {
         return Err(unprocessable("the request body must be a JSON object"));
     };
+    // As Confluent's proxy: a typo is refused, not taken as absent (a
+    // misspelt "value" would write a tombstone).
+    for (name, _) in fields.iter() {
+        if !ENVELOPE_FIELDS.contains(&name) {
+            return Err(unprocessable(format!("Unrecognized field: {name}")));
+        }
+    }
     let records = match fields.get("records").map(|r| r.as_array()) {
         Some(Some(records)) if !records.is_empty() => records,
         Some(Some(_)) => return Err(unprocessable("records must not be empty")),
@@ -284,6 +301,13 @@ fn encode_records(
         let Some(record) = record.as_object() else {
             return Err(unprocessable(format!("records[{i}] must be an object")));
         };
+        for (name, _) in record.iter() {
+            if !RECORD_FIELDS.contains(&name) {
+                return Err(unprocessable(format!(
+                    "Unrecognized field: records[{i}].{name}"
+                )));
+            }
+        }
         let partition = match record.get("partition") {
             None => path_partition,
             Some(p) if p.is_null() => path_partition,

@@ -138,6 +138,7 @@ operations = ["read", "write"]
                KAFKA_GATEWAY_HTTP_TLS_CERT_FILE=os.path.join(directory, "server.pem"),
                KAFKA_GATEWAY_HTTP_TLS_KEY_FILE=os.path.join(directory, "server-key.pem"),
                KAFKA_GATEWAY_AUTH_METHOD="basic",
+               KAFKA_GATEWAY_HTTP_ACCESS_LOG="true",
                KAFKA_GATEWAY_AUTH_FILE=os.path.join(directory, "auth.toml"),
                KAFKA_GATEWAY_HTTP_CORS_ALLOWED_ORIGINS=json.dumps([page_origin]))
     log = open(os.path.join(directory, "gateway.log"), "w")
@@ -153,7 +154,7 @@ operations = ["read", "write"]
     else:
         gateway.kill()
         raise AssertionError(open(os.path.join(directory, "gateway.log")).read())
-    yield {"url": url, "ca": ca, "dir": directory, "page_port": page_port,
+    yield {"url": url, "ca": ca, "dir": directory, "log": os.path.join(directory, "gateway.log"), "page_port": page_port,
            "other_port": other_port, "server_cert": os.path.join(directory, "server.pem")}
     gateway.terminate()
     gateway.wait(timeout=30)
@@ -279,3 +280,15 @@ def test_a_browser_produces_cross_origin_over_https(secure):
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"py-{uuid.uuid4()}"})
     assert consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10) == (0, 1)
     consumer.close()
+
+
+def test_the_access_log_names_the_principal_and_never_the_secret(secure):
+    # Run last: the requests above are in the log by now.
+    time.sleep(0.2)
+    with open(secure["log"]) as f:
+        log = f.read()
+    access = [line for line in log.splitlines() if "kafka_gateway::access" in line]
+    assert any("User:alice" in line and "status=200" in line for line in access), log[-3000:]
+    assert PASSWORD not in log
+    assert base64.b64encode(f"alice:{PASSWORD}".encode()).decode() not in log
+    assert "alice:wrong" not in log
