@@ -36,8 +36,28 @@ pub struct HttpConfig {
     pub listen: String,
     /// actix-web worker threads; 0 means one per core.
     pub workers: usize,
-    /// Largest request body accepted, after gzip decoding; larger → 413.
+    /// Largest request body accepted, after gzip decoding; larger → 413
+    /// (before it is read, when its `Content-Length` says so).
     pub max_request_bytes: usize,
+    /// Memory for request bodies being read and parsed, across all
+    /// requests: each takes its length times 8 (the body, its parsed form,
+    /// the encoded records). A body that does not fit waits up to
+    /// `buffered_wait_ms`, then answers 429 with `Retry-After`, unread.
+    pub max_buffered_bytes: usize,
+    /// How long a body waits for room in `max_buffered_bytes`.
+    pub buffered_wait_ms: u64,
+    /// A request body must arrive within this (a v3 record stream: with no
+    /// gap between chunks longer than this); else 408 and the connection
+    /// closes.
+    pub body_timeout_ms: u64,
+    /// The request line and headers must arrive within this (actix-web's
+    /// client request timeout); else 408 and the connection closes.
+    pub head_timeout_ms: u64,
+    /// An idle keep-alive connection is closed after this.
+    pub keep_alive_ms: u64,
+    /// Connections open at once, across workers; past it new ones wait in
+    /// the listen backlog.
+    pub max_connections: usize,
     /// HTTPS on the listener (`[http.tls]`); plain HTTP when no certificate
     /// is configured.
     pub tls: TlsConfig,
@@ -55,6 +75,12 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:8082".into(),
             workers: 0,
             max_request_bytes: 16 * 1024 * 1024,
+            max_buffered_bytes: 256 * 1024 * 1024,
+            buffered_wait_ms: 1_000,
+            body_timeout_ms: 30_000,
+            head_timeout_ms: 5_000,
+            keep_alive_ms: 5_000,
+            max_connections: 25_000,
             tls: TlsConfig::default(),
             cors: CorsConfig::default(),
             access_log: false,
@@ -645,6 +671,26 @@ impl Config {
             (1024..=1 << 30).contains(&self.http.max_request_bytes),
             "http.max_request_bytes",
             "must be between 1024 and 1073741824",
+        );
+        check(
+            self.http.max_buffered_bytes >= self.http.max_request_bytes,
+            "http.max_buffered_bytes",
+            "must be at least http.max_request_bytes",
+        );
+        check(
+            self.http.body_timeout_ms >= 100,
+            "http.body_timeout_ms",
+            "must be at least 100",
+        );
+        check(
+            self.http.head_timeout_ms >= 100,
+            "http.head_timeout_ms",
+            "must be at least 100",
+        );
+        check(
+            self.http.max_connections >= 1,
+            "http.max_connections",
+            "must be positive",
         );
         check(
             self.pipeline.max_in_flight_bytes >= 2 * self.http.max_request_bytes,

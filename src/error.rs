@@ -101,6 +101,10 @@ pub enum ErrorCode {
     /// The principal's produce quota is used up for now (with
     /// `Retry-After`).
     QuotaExceeded,
+    /// No representation of the route satisfies the request's `Accept`.
+    NotAcceptable,
+    /// The request body did not arrive within `http.body_timeout_ms`.
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -145,6 +149,8 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -189,6 +195,8 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => 40101,
             ErrorCode::Forbidden => 40301,
             ErrorCode::QuotaExceeded => 42902,
+            ErrorCode::NotAcceptable => 406,
+            ErrorCode::RequestTimeout => 408,
         }
     }
 
@@ -233,11 +241,13 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "40101",
             ErrorCode::Forbidden => "40301",
             ErrorCode::QuotaExceeded => "42902",
+            ErrorCode::NotAcceptable => "406",
+            ErrorCode::RequestTimeout => "408",
         }
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 40] = [
         ErrorCode::BadRequest,
         ErrorCode::KafkaBadRequest,
         ErrorCode::NotFound,
@@ -276,6 +286,8 @@ impl ErrorCode {
         ErrorCode::Unauthenticated,
         ErrorCode::Forbidden,
         ErrorCode::QuotaExceeded,
+        ErrorCode::NotAcceptable,
+        ErrorCode::RequestTimeout,
     ];
 
     /// The per-record code for a librdkafka error, as Confluent answers it:

@@ -142,6 +142,8 @@ impl Gateway {
         } else {
             None
         };
+        let limits =
+            http::limits::Limits::new(&config.http, config.pipeline.retry_after_seconds, metrics);
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             codecs: gateway_codecs::Registry::new(),
@@ -151,6 +153,7 @@ impl Gateway {
             consumers,
             schemas,
             remote_schemas,
+            limits,
             metrics,
             security,
         });
@@ -187,12 +190,15 @@ impl Gateway {
         let server = HttpServer::new(move || http::app(app_state.clone()))
             .workers(workers)
             .disable_signals()
-            .shutdown_timeout(config.shutdown.drain_timeout_ms.div_ceil(1000));
+            .shutdown_timeout(config.shutdown.drain_timeout_ms.div_ceil(1000))
+            .client_request_timeout(Duration::from_millis(config.http.head_timeout_ms))
+            .keep_alive(Duration::from_millis(config.http.keep_alive_ms))
+            .max_connections(config.http.max_connections.div_ceil(workers))
+            .on_connect(http::on_connect);
         let server = match &self.tls {
             Some(tls) => {
                 let settings = &config.http.tls;
                 server
-                    .on_connect(http::tls::on_connect)
                     .tls_handshake_timeout(Duration::from_millis(settings.handshake_timeout_ms))
                     .max_connection_rate(settings.max_concurrent_handshakes)
                     .listen_rustls_0_23(listener, tls.server_config())?

@@ -31,6 +31,12 @@ pub const ACL_DENIALS: &str = "gateway_auth_acl_denials_total";
 pub const QUOTA_REJECTIONS: &str = "gateway_auth_quota_rejections_total";
 pub const TLS_HANDSHAKES: &str = "gateway_tls_handshakes_total";
 pub const TLS_RELOADS: &str = "gateway_tls_reloads_total";
+pub const HTTP_CONNECTIONS: &str = "gateway_http_connections";
+pub const HTTP_CONNECTIONS_OPENED: &str = "gateway_http_connections_opened_total";
+pub const HTTP_BODY_TIMEOUTS: &str = "gateway_http_body_timeouts_total";
+pub const HTTP_BUFFERED_BYTES: &str = "gateway_http_buffered_bytes";
+pub const HTTP_BUDGET_REJECTIONS: &str = "gateway_http_budget_rejections_total";
+pub const HTTP_HANDLER_PANICS: &str = "gateway_http_handler_panics_total";
 
 /// `result` labels of [`TLS_HANDSHAKES`].
 pub const TLS_RESULTS: &[&str] = &["started", "completed", "client_certificate_rejected"];
@@ -72,6 +78,12 @@ pub struct Metrics {
     /// `ok` and `failed`.
     pub tls_reloads_ok: Counter,
     pub tls_reloads_failed: Counter,
+    pub connections: Gauge,
+    pub connections_opened: Counter,
+    pub body_timeouts: Counter,
+    pub buffered_bytes: Gauge,
+    pub budget_rejections: Counter,
+    pub handler_panics: Counter,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -180,6 +192,22 @@ fn describe() {
         TLS_HANDSHAKES,
         "TLS handshakes: started (a ClientHello came), completed, client_certificate_rejected; started minus completed failed or timed out"
     );
+    describe_gauge!(HTTP_CONNECTIONS, "HTTP connections open");
+    describe_counter!(HTTP_CONNECTIONS_OPENED, "HTTP connections accepted");
+    describe_counter!(
+        HTTP_BODY_TIMEOUTS,
+        "Requests answered 408 (and their connections closed) because the body did not arrive in http.body_timeout_ms"
+    );
+    describe_gauge!(
+        HTTP_BUFFERED_BYTES,
+        metrics::Unit::Bytes,
+        "Bytes of the request-body budget (http.max_buffered_bytes) held"
+    );
+    describe_counter!(
+        HTTP_BUDGET_REJECTIONS,
+        "Requests answered 429 because their bodies did not fit http.max_buffered_bytes"
+    );
+    describe_counter!(HTTP_HANDLER_PANICS, "Handler panics answered 500");
     describe_counter!(
         TLS_RELOADS,
         "Reloads of changed certificate, key or CA files, by result"
@@ -233,6 +261,12 @@ impl Metrics {
                 .collect(),
             tls_reloads_ok: metrics::counter!(TLS_RELOADS, "result" => "ok"),
             tls_reloads_failed: metrics::counter!(TLS_RELOADS, "result" => "failed"),
+            connections: metrics::gauge!(HTTP_CONNECTIONS),
+            connections_opened: metrics::counter!(HTTP_CONNECTIONS_OPENED),
+            body_timeouts: metrics::counter!(HTTP_BODY_TIMEOUTS),
+            buffered_bytes: metrics::gauge!(HTTP_BUFFERED_BYTES),
+            budget_rejections: metrics::counter!(HTTP_BUDGET_REJECTIONS),
+            handler_panics: metrics::counter!(HTTP_HANDLER_PANICS),
         }
     }
 

@@ -5,7 +5,9 @@
 pub mod consumers;
 pub mod cors;
 pub mod health;
+pub mod limits;
 pub mod metadata;
+pub mod negotiate;
 pub mod produce;
 pub mod registry;
 pub mod tls;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub metrics: &'static Metrics,
     /// Authentication, ACLs and quotas (`crate::auth`).
     pub security: Arc<crate::auth::Security>,
+    /// The request-body budget and deadline, shared by every worker.
+    pub limits: limits::Limits,
 }
 
 impl AppState {
@@ -111,6 +115,7 @@ pub fn app(
     let max_body = state.config.http.max_request_bytes;
     let access_log = state.config.http.access_log;
     let security = Arc::clone(&state.security);
+    let limits = state.limits.clone();
     let cors = &state.config.http.cors;
     let cors = Condition::new(!cors.allowed_origins.is_empty(), cors::middleware(cors));
     actix_web::App::new()
@@ -123,6 +128,8 @@ pub fn app(
             security.is_active(),
             crate::auth::middleware::Authorize::new(security),
         ))
+        // Negotiation, body budget and deadline, panics.
+        .wrap(limits)
         .wrap_fn(move |req, srv| {
             let start = Instant::now();
             let route = metrics::route_index(req.method() == Method::POST, req.path());
@@ -150,6 +157,24 @@ pub fn app(
         // Outermost: preflights are answered before authentication, and
         // every answer (401s too) carries the CORS headers.
         .wrap(cors)
+}
+
+/// Counts a connection open until it closes (its data, with this guard,
+/// is dropped then), and hands a TLS connection's client certificate on.
+pub fn on_connect(connection: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    let m = metrics::get();
+    m.connections_opened.increment(1);
+    m.connections.increment(1.0);
+    data.insert(OpenConnection);
+    tls::on_connect(connection, data);
+}
+
+struct OpenConnection;
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::get().connections.decrement(1.0);
+    }
 }
 
 /// The access log line: who did what, never with what secret (no

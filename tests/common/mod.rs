@@ -29,6 +29,20 @@ pub struct TestGateway {
     task: Option<JoinHandle<Result<(), StartError>>>,
 }
 
+/// What a client of each API family sends as `Accept`.
+pub fn accept_for(path: &str) -> &'static str {
+    if path.starts_with("/v3/") || path.starts_with("/kafka/v3/") {
+        "application/json"
+    } else if ["/subjects", "/schemas", "/config", "/compatibility", "/mode"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        "application/vnd.schemaregistry.v1+json"
+    } else {
+        V2
+    }
+}
+
 /// A random topic name, so tests never see each other's records.
 pub fn topic(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
@@ -85,7 +99,7 @@ impl TestGateway {
             .http
             .post(format!("{}{path}", self.url))
             .header("Content-Type", content_type)
-            .header("Accept", V2)
+            .header("Accept", accept_for(path))
             .body(body)
             .send()
             .await
