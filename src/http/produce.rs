@@ -176,6 +176,9 @@ fn request_format(req: &HttpRequest) -> Result<Format, ApiError> {
     let format = if mime == "application/json" {
         // Confluent refuses this; Karapace and users treat it as JSON.
         Some(Format::Json)
+    } else if mime.is_empty() || mime == "application/vnd.kafka.v2+json" {
+        // Confluent's default for v2 produce: base64 binary.
+        Some(Format::Binary)
     } else {
         mime.strip_prefix("application/vnd.kafka.")
             .and_then(|rest| rest.strip_suffix(".v2+json"))
