@@ -7,6 +7,10 @@
 //!   chunked POST of scenario (a)'s record as v3 objects, 100 per chunk,
 //!   for as long as asked, reads the answers as they come, and prints
 //!   records/s, errors and per-record latency (sent to answered).
+//! - `hostile`: the hostile load of issue "Hardening": many concurrent
+//!   large bodies of tiny records and many senders that stall mid-body,
+//!   against a running gateway; prints what each got, the gateway's peak
+//!   RSS, and fails past the thresholds.
 //! - `native`: the yardstick. Produces the scenario's records straight to
 //!   the broker with rdkafka and the gateway's own producer settings (same
 //!   config file and environment), as fast as it can, and prints records/s.
@@ -72,6 +76,35 @@ enum Command {
         /// Records per chunk of the body.
         #[arg(long, default_value_t = 100)]
         chunk: usize,
+    },
+    /// Many concurrent large bodies and stalled senders at once.
+    Hostile {
+        /// host:port of the gateway.
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        topic: String,
+        /// Concurrent POSTs of a large body each.
+        #[arg(long, default_value_t = 150)]
+        connections: usize,
+        /// Size of each body, in MiB, of records like {"value":1}.
+        #[arg(long, default_value_t = 15)]
+        body_mib: usize,
+        /// Connections that send their headers and part of a body, then
+        /// stall.
+        #[arg(long, default_value_t = 0)]
+        slow: usize,
+        /// How long a stalled sender may stay open (the gateway's
+        /// http.body_timeout_ms plus a margin for thousands of connections
+        /// to be accepted), in seconds.
+        #[arg(long, default_value_t = 45)]
+        slow_deadline: u64,
+        /// The gateway's pid, to read its peak RSS.
+        #[arg(long)]
+        pid: u32,
+        /// Fail if the peak RSS exceeds this.
+        #[arg(long, default_value_t = 600)]
+        max_rss_mib: u64,
     },
     /// Produce the scenario's records natively as fast as possible.
     Native {
@@ -326,6 +359,28 @@ async fn main() {
                 }
             }
         }
+        Command::Hostile {
+            addr,
+            topic,
+            connections,
+            body_mib,
+            slow,
+            slow_deadline,
+            pid,
+            max_rss_mib,
+        } => {
+            hostile(
+                &addr,
+                &topic,
+                connections,
+                body_mib,
+                slow,
+                Duration::from_secs(slow_deadline),
+                pid,
+                max_rss_mib,
+            )
+            .await
+        }
         Command::Native {
             bootstrap,
             topic,
@@ -496,4 +551,145 @@ async fn one_stream(
     }
     drop(writer.await);
     (answered, errors, latencies)
+}
+
+/// The hostile load: `connections` concurrent bodies of `body_mib` MiB of
+/// tiny records and `slow` stalled senders; every large request must be
+/// answered (413, 429 or 200, never dropped), every stalled one closed by
+/// the gateway within `slow_deadline`, and the gateway's peak RSS must stay
+/// under `max_rss_mib`.
+#[allow(clippy::too_many_arguments)]
+async fn hostile(
+    addr: &str,
+    topic: &str,
+    connections: usize,
+    body_mib: usize,
+    slow: usize,
+    slow_deadline: Duration,
+    pid: u32,
+    max_rss_mib: u64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut body = String::from("{\"records\":[");
+    while body.len() < body_mib << 20 {
+        body.push_str("{\"value\":1},");
+    }
+    body.pop();
+    body.push_str("]}");
+    let body = Arc::new(body.into_bytes());
+    let head = |length: usize| {
+        format!(
+            "POST /topics/{topic} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/vnd.kafka.json.v2+json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    // Reads the status line, then until the gateway closes.
+    async fn answer(mut s: tokio::net::TcpStream, limit: Duration) -> Option<u16> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let read = tokio::time::timeout(limit, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        if read.is_err() {
+            return None;
+        }
+        std::str::from_utf8(&out)
+            .ok()?
+            .strip_prefix("HTTP/1.1 ")?
+            .get(..3)?
+            .parse()
+            .ok()
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..slow {
+        let (addr, head) = (addr.to_string(), head(1000));
+        tasks.push(tokio::spawn(async move {
+            let sent = async {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                s.write_all(head.as_bytes()).await.ok()?;
+                s.write_all(b"{\"records\":[{\"val").await.ok()?;
+                answer(s, slow_deadline).await
+            };
+            (true, sent.await)
+        }));
+    }
+    for _ in 0..connections {
+        let (addr, head, body) = (addr.to_string(), head(body.len()), Arc::clone(&body));
+        tasks.push(tokio::spawn(async move {
+            let sent = async {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+                s.write_all(head.as_bytes()).await.ok()?;
+                // A refusal may come before the body is sent; then the
+                // write fails and the answer is still there to read.
+                let _ = s.write_all(&body).await;
+                answer(s, Duration::from_secs(300)).await
+            };
+            (false, sent.await)
+        }));
+    }
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let peak = Arc::clone(&peak);
+        tokio::spawn(async move {
+            loop {
+                if let Some(kib) = rss_kib(pid, "VmRSS:") {
+                    peak.fetch_max(kib, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut statuses = std::collections::BTreeMap::<String, u64>::new();
+    let (mut dropped, mut slow_closed) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (true, Some(_)) => slow_closed += 1,
+            (true, None) => {}
+            (false, Some(code)) => *statuses.entry(code.to_string()).or_default() += 1,
+            (false, None) => dropped += 1,
+        }
+    }
+    sampler.abort();
+    let hwm = rss_kib(pid, "VmHWM:").unwrap_or(0);
+    let peak_mib = peak.load(Ordering::Relaxed).max(hwm) / 1024;
+    println!(
+        "{}",
+        json!({"statuses": statuses, "dropped": dropped, "slow": slow,
+               "slow_closed": slow_closed, "peak_rss_mib": peak_mib,
+               "seconds": started.elapsed().as_secs_f64()})
+    );
+    let mut failed = Vec::new();
+    if peak_mib > max_rss_mib {
+        failed.push(format!("peak RSS {peak_mib} MiB is over {max_rss_mib} MiB"));
+    }
+    if dropped > 0 {
+        failed.push(format!("{dropped} requests were dropped without an answer"));
+    }
+    if slow_closed < slow {
+        failed.push(format!(
+            "{} stalled senders were still open",
+            slow - slow_closed
+        ));
+    }
+    if !failed.is_empty() {
+        eprintln!("HOSTILE LOAD FAILED: {}", failed.join("; "));
+        std::process::exit(1);
+    }
+}
+
+fn rss_kib(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

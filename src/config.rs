@@ -40,7 +40,7 @@ pub struct HttpConfig {
     /// (before it is read, when its `Content-Length` says so).
     pub max_request_bytes: usize,
     /// Memory for request bodies being read and parsed, across all
-    /// requests: each takes its length times 8 (the body, its parsed form,
+    /// requests: each takes its length times 20 (the body, its parsed form,
     /// the encoded records). A body that does not fit waits up to
     /// `buffered_wait_ms`, then answers 429 with `Retry-After`, unread.
     pub max_buffered_bytes: usize,
@@ -75,7 +75,7 @@ impl Default for HttpConfig {
             listen: "0.0.0.0:8082".into(),
             workers: 0,
             max_request_bytes: 16 * 1024 * 1024,
-            max_buffered_bytes: 256 * 1024 * 1024,
+            max_buffered_bytes: 320 * 1024 * 1024,
             buffered_wait_ms: 1_000,
             body_timeout_ms: 30_000,
             head_timeout_ms: 5_000,

@@ -44,7 +44,11 @@ async fn typos_and_unknown_fields_are_refused_not_written() {
         .assert_error(422, 422);
     assert!(message.contains("records[0].valur"), "{message}");
     let message = gw
-        .post(&path, JSON, r#"{"records":[{"value":1}],"value_schema_idd":3}"#)
+        .post(
+            &path,
+            JSON,
+            r#"{"records":[{"value":1}],"value_schema_idd":3}"#,
+        )
         .await
         .assert_error(422, 422);
     assert!(message.contains("value_schema_idd"), "{message}");
@@ -62,14 +66,24 @@ async fn typos_and_unknown_fields_are_refused_not_written() {
         .assert_error(422, 422);
     assert!(message.contains("formatt"), "{message}");
     let created = gw
-        .post(&format!("/consumers/{group}"), V2, r#"{"name":"c1","format":"json"}"#)
+        .post(
+            &format!("/consumers/{group}"),
+            V2,
+            r#"{"name":"c1","format":"json"}"#,
+        )
         .await;
     assert_eq!(created.status, 200, "{}", created.text);
     let instance = format!("/consumers/{group}/instances/c1");
     for (sub, body) in [
         ("subscription", json!({"topics": [t], "topic": "x"})),
-        ("assignments", json!({"partitions": [{"topic": t, "partition": 0, "p": 1}]})),
-        ("positions", json!({"offsets": [{"topic": t, "partition": 0, "offset": 0, "o": 1}]})),
+        (
+            "assignments",
+            json!({"partitions": [{"topic": t, "partition": 0, "p": 1}]}),
+        ),
+        (
+            "positions",
+            json!({"offsets": [{"topic": t, "partition": 0, "offset": 0, "o": 1}]}),
+        ),
         ("offsets", json!({"offsets": [], "extra": true})),
     ] {
         let message = gw
@@ -86,33 +100,56 @@ async fn encodings_and_accept_are_negotiated() {
     let gw = TestGateway::start(embedded_config(&[&t], 1)).await;
     let url = format!("{}/topics/{t}", gw.url);
     let body = r#"{"records":[{"value":{"a":1}}]}"#;
-    let send = |encoding: Option<&str>, accept: Option<&str>, content_type: Option<&str>, body: &str| {
-        let mut r = gw.http.post(&url).body(body.to_string());
-        if let Some(e) = encoding {
-            r = r.header("Content-Encoding", e);
-        }
-        if let Some(a) = accept {
-            r = r.header("Accept", a);
-        }
-        if let Some(c) = content_type {
-            r = r.header("Content-Type", c);
-        }
-        r.send()
-    };
+    let send =
+        |encoding: Option<&str>, accept: Option<&str>, content_type: Option<&str>, body: &str| {
+            let mut r = gw.http.post(&url).body(body.to_string());
+            if let Some(e) = encoding {
+                r = r.header("Content-Encoding", e);
+            }
+            if let Some(a) = accept {
+                r = r.header("Accept", a);
+            }
+            if let Some(c) = content_type {
+                r = r.header("Content-Type", c);
+            }
+            r.send()
+        };
     let br = send(Some("br"), None, Some(JSON), body).await.unwrap();
     assert_eq!(br.status(), 415);
-    assert_eq!(br.json::<serde_json::Value>().await.unwrap()["error_code"], 415);
-    let html = send(None, Some("text/html"), Some(JSON), body).await.unwrap();
+    assert_eq!(
+        br.json::<serde_json::Value>().await.unwrap()["error_code"],
+        415
+    );
+    let html = send(None, Some("text/html"), Some(JSON), body)
+        .await
+        .unwrap();
     assert_eq!(html.status(), 406);
-    assert_eq!(html.json::<serde_json::Value>().await.unwrap()["error_code"], 406);
-    let refused = send(None, Some("application/json;q=0, text/html"), Some(JSON), body).await.unwrap();
+    assert_eq!(
+        html.json::<serde_json::Value>().await.unwrap()["error_code"],
+        406
+    );
+    let refused = send(
+        None,
+        Some("application/json;q=0, text/html"),
+        Some(JSON),
+        body,
+    )
+    .await
+    .unwrap();
     assert_eq!(refused.status(), 406);
-    for accept in [None, Some("*/*"), Some("application/*;q=0.5, text/html"), Some(JSON)] {
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/*;q=0.5, text/html"),
+        Some(JSON),
+    ] {
         let r = send(None, accept, Some(JSON), body).await.unwrap();
         assert_eq!(r.status(), 200, "{accept:?}");
     }
     // No Content-Type: Confluent's default, base64 binary.
-    let r = send(None, None, None, r#"{"records":[{"value":"aGk="}]}"#).await.unwrap();
+    let r = send(None, None, None, r#"{"records":[{"value":"aGk="}]}"#)
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let stored = read_all(&gw.bootstrap, &t, 1, 5).await;
     assert_eq!(stored.len(), 5);
@@ -155,7 +192,11 @@ async fn stalled_bodies_answer_408_and_close_and_large_ones_are_refused_unread()
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains(r#""error_code":408"#), "{answer}");
     assert!(closed, "the connection stays open after a 408");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 
     // A Content-Length over the limit: 413 with none of the body sent (the
     // close follows actix-web's 1 s disconnect grace).
@@ -168,7 +209,11 @@ async fn stalled_bodies_answer_408_and_close_and_large_ones_are_refused_unread()
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(closed);
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
 
     // One stalled body holding the budget: the next large body waits, then
     // answers 429 with Retry-After before it is read.
@@ -184,11 +229,20 @@ async fn stalled_bodies_answer_408_and_close_and_large_ones_are_refused_unread()
     .await
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
-    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
     let (held, _) = holder.await.unwrap();
     assert!(held.starts_with("HTTP/1.1 408"), "{held}");
     // Given back: a body fits again, and is written.
-    let ok = gw.post(&format!("/topics/{t}"), JSON, r#"{"records":[{"value":1}]}"#).await;
+    let ok = gw
+        .post(
+            &format!("/topics/{t}"),
+            JSON,
+            r#"{"records":[{"value":1}]}"#,
+        )
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(read_all(&gw.bootstrap, &t, 1, 1).await.len(), 1);
 
@@ -197,14 +251,23 @@ async fn stalled_bodies_answer_408_and_close_and_large_ones_are_refused_unread()
     let slow: Vec<_> = (0..200)
         .map(|_| {
             let (url, head) = (url.clone(), head(1000));
-            tokio::task::spawn_blocking(move || raw(&url, &head, b"{\"rec", Duration::from_secs(10)))
+            tokio::task::spawn_blocking(move || {
+                raw(&url, &head, b"{\"rec", Duration::from_secs(10))
+            })
         })
         .collect();
     for s in slow {
         let (answer, closed) = s.await.unwrap();
-        assert!(closed && (answer.starts_with("HTTP/1.1 408") || answer.starts_with("HTTP/1.1 429")), "{answer}");
+        assert!(
+            closed && (answer.starts_with("HTTP/1.1 408") || answer.starts_with("HTTP/1.1 429")),
+            "{answer}"
+        );
     }
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     let metrics = gw.get("/metrics").await.text;
     let value = |name: &str| -> f64 {
         metrics
@@ -235,7 +298,10 @@ async fn a_panicking_handler_answers_500_and_the_worker_keeps_serving() {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(limits.clone())
-            .route("/boom", web::get().to(|| async { panic!("a bug") as &'static str }))
+            .route(
+                "/boom",
+                web::get().to(|| async { panic!("a bug") as &'static str }),
+            )
             .route("/fine", web::get().to(|| async { "fine" }))
     })
     .workers(1)

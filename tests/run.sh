@@ -42,5 +42,5 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 GATEWAY_URL="http://127.0.0.1:$port" KAFKA_BOOTSTRAP="$TANSU_BOOTSTRAP" \
-    GATEWAY_BIN="$PWD/target/debug/kafka-gateway" \
+    GATEWAY_BIN="$PWD/target/debug/kafka-gateway" TANSU_BIN="$TANSU_BIN" \
     "$venv/bin/pytest" -q tests/python

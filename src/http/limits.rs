@@ -41,11 +41,13 @@ use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 
 /// Bytes of working memory a body of one byte may take while it is read and
-/// parsed: the body, the copy simd-json parses in place, its tape, and the
-/// encoded records with their table. Measured at 7.3 for the worst case
-/// (a body of tiny records, `{"value":1}`, whose tape outweighs the text),
-/// about 3 for ordinary records (loadtest/RESULTS.md, "Hostile load").
-pub const WORKING_FACTOR: usize = 8;
+/// parsed: the body, the copy simd-json parses in place (and its aligned
+/// copy and structural index), the tape, and the encoded records with
+/// their table. The worst case is a body of tiny records (`{"value":1}`,
+/// 12 bytes each), whose tape nodes and record table outweigh the text:
+/// 18 times the body, measured as peak RSS (loadtest/RESULTS.md, "Hostile
+/// load"); ordinary records of 250 bytes take about 3.
+pub const WORKING_FACTOR: usize = 20;
 
 /// The byte budget shared by every request body.
 pub struct BodyBudget {

@@ -12,7 +12,11 @@ use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
 /// negotiate for themselves (consumer records: their format) or do not
 /// speak JSON (metrics).
 fn offered(path: &str) -> Option<&'static [&'static str]> {
-    const V2: &[&str] = &[V2_CONTENT_TYPE, "application/vnd.kafka+json", "application/json"];
+    const V2: &[&str] = &[
+        V2_CONTENT_TYPE,
+        "application/vnd.kafka+json",
+        "application/json",
+    ];
     const V3: &[&str] = &["application/json"];
     const SR: &[&str] = &[
         "application/vnd.schemaregistry.v1+json",
@@ -24,9 +28,15 @@ fn offered(path: &str) -> Option<&'static [&'static str]> {
     }
     if path.starts_with("/v3/") || path.starts_with("/kafka/v3/") {
         Some(V3)
-    } else if ["/subjects", "/schemas", "/config", "/compatibility", "/mode"]
-        .iter()
-        .any(|p| path.starts_with(p))
+    } else if [
+        "/subjects",
+        "/schemas",
+        "/config",
+        "/compatibility",
+        "/mode",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
     {
         Some(SR)
     } else {
@@ -65,7 +75,12 @@ pub fn check(path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     // (application/vnd.kafka.json.v2+json); the answer is v2 JSON either way.
     if types[0] == V2_CONTENT_TYPE
         && accept.split(',').any(|r| {
-            let media = r.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let media = r
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             media.starts_with("application/vnd.kafka.") && !r.contains("q=0")
         })
     {
@@ -124,7 +139,10 @@ mod tests {
         assert!(acceptable("*/*", v2));
         assert!(acceptable("application/*", v2));
         assert!(acceptable(v2, v2));
-        assert!(acceptable("text/html, application/json;q=0.5", "application/json"));
+        assert!(acceptable(
+            "text/html, application/json;q=0.5",
+            "application/json"
+        ));
         assert!(!acceptable("text/html", v2));
         assert!(!acceptable("text/html, */*;q=0", v2));
         // The most specific range decides.

@@ -33,9 +33,15 @@ pub struct TestGateway {
 pub fn accept_for(path: &str) -> &'static str {
     if path.starts_with("/v3/") || path.starts_with("/kafka/v3/") {
         "application/json"
-    } else if ["/subjects", "/schemas", "/config", "/compatibility", "/mode"]
-        .iter()
-        .any(|p| path.starts_with(p))
+    } else if [
+        "/subjects",
+        "/schemas",
+        "/config",
+        "/compatibility",
+        "/mode",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
     {
         "application/vnd.schemaregistry.v1+json"
     } else {
