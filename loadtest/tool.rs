@@ -11,6 +11,10 @@
 //!   large bodies of tiny records and many senders that stall mid-body,
 //!   against a running gateway; prints what each got, the gateway's peak
 //!   RSS, and fails past the thresholds.
+//! - `soak`: a long mixed load (v2 produce, v3 records, consumers, Schema
+//!   Registry calls, a share of bad requests) against a running gateway,
+//!   sampling its RSS, open descriptors and threads; fails if any grows
+//!   steadily or a request answers 5xx.
 //! - `native`: the yardstick. Produces the scenario's records straight to
 //!   the broker with rdkafka and the gateway's own producer settings (same
 //!   config file and environment), as fast as it can, and prints records/s.
@@ -105,6 +109,34 @@ enum Command {
         /// Fail if the peak RSS exceeds this.
         #[arg(long, default_value_t = 600)]
         max_rss_mib: u64,
+    },
+    /// A long mixed load; samples the gateway's RSS, descriptors, threads.
+    Soak {
+        /// http://host:port of the gateway.
+        #[arg(long)]
+        url: String,
+        /// A topic (3 partitions) the load writes and the consumers read.
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// The gateway's pid.
+        #[arg(long)]
+        pid: u32,
+        /// Concurrent producing clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Fail if RSS grows by more than this over the second half (the
+        /// line fitted through its samples; RSS swings by tens of MiB as
+        /// consumers come and go, so a short run needs a wide margin).
+        #[arg(long, default_value_t = 64.0)]
+        max_rss_growth_mib: f64,
+        /// Write each sample (seconds, RSS MiB, fds, threads) here as CSV.
+        #[arg(long)]
+        samples: Option<PathBuf>,
+        /// Which loads to run: produce, consumers, registry.
+        #[arg(long, default_value = "produce,consumers,registry")]
+        parts: String,
     },
     /// Produce the scenario's records natively as fast as possible.
     Native {
@@ -378,6 +410,33 @@ async fn main() {
                 Duration::from_secs(slow_deadline),
                 pid,
                 max_rss_mib,
+            )
+            .await
+        }
+        Command::Soak {
+            url,
+            topic,
+            seconds,
+            pid,
+            clients,
+            max_rss_growth_mib,
+            samples,
+            parts,
+        } => {
+            soak(
+                &url,
+                &topic,
+                Duration::from_secs(seconds),
+                pid,
+                if parts.contains("produce") {
+                    clients
+                } else {
+                    0
+                },
+                max_rss_growth_mib,
+                samples,
+                parts.contains("consumers"),
+                parts.contains("registry"),
             )
             .await
         }
@@ -692,4 +751,247 @@ fn rss_kib(pid: u32, field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// What one soak client saw.
+#[derive(Default)]
+struct SoakCounts {
+    by_status: std::collections::BTreeMap<u16, u64>,
+    transport_errors: u64,
+}
+
+/// The soak: clients loop over a mix of calls until the time is up, while
+/// the gateway's RSS, descriptors and threads are sampled every second.
+/// The second half of the run (after warm-up) must not grow: RSS by more
+/// than `max_rss_growth_mib`, descriptors and threads by more than a few.
+#[allow(clippy::too_many_arguments)]
+async fn soak(
+    url: &str,
+    topic: &str,
+    duration: Duration,
+    pid: u32,
+    clients: usize,
+    max_rss_growth_mib: f64,
+    samples_file: Option<PathBuf>,
+    with_consumers: bool,
+    with_registry: bool,
+) {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let cluster = http
+        .get(format!("{url}/v3/clusters"))
+        .send()
+        .await
+        .expect("gateway answers")
+        .json::<Value>()
+        .await
+        .unwrap()["data"][0]["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let until = Instant::now() + duration;
+    let counts = Arc::new(parking_lot::Mutex::new(SoakCounts::default()));
+    let note = |counts: &parking_lot::Mutex<SoakCounts>,
+                r: Result<reqwest::Response, reqwest::Error>| {
+        let mut c = counts.lock();
+        match r {
+            Ok(r) => *c.by_status.entry(r.status().as_u16()).or_default() += 1,
+            Err(_) => c.transport_errors += 1,
+        }
+    };
+    let mut tasks = Vec::new();
+    // Producers: v2 single and batched, v3 single, and a share of bad
+    // requests (malformed, unknown topic, unknown field, wrong type,
+    // unacceptable Accept).
+    for client in 0..clients {
+        let (http, url, topic, cluster, counts) = (
+            http.clone(),
+            url.to_string(),
+            topic.to_string(),
+            cluster.clone(),
+            Arc::clone(&counts),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut n: u64 = 0;
+            while Instant::now() < until {
+                n += 1;
+                let v2 = format!("{url}/topics/{topic}");
+                let json_type = "application/vnd.kafka.json.v2+json";
+                let r = match n % 20 {
+                    0 => http.post(&v2).header("Content-Type", json_type).body("{\"records\":[{\"value\":").send().await,
+                    1 => http.post(format!("{url}/topics/no-such-topic")).header("Content-Type", json_type).body("{\"records\":[{\"value\":1}]}").send().await,
+                    2 => http.post(&v2).header("Content-Type", json_type).body("{\"records\":[{\"valu\":1}]}").send().await,
+                    3 => http.post(&v2).header("Content-Type", "text/plain").body("hello").send().await,
+                    4 => http.get(format!("{url}/topics/{topic}")).header("Accept", "text/html").send().await,
+                    5..=9 => {
+                        let records: Vec<Value> = (0..50).map(|i| json!({"key": format!("k{i}"), "value": {"client": client, "n": n, "i": i}})).collect();
+                        http.post(&v2).header("Content-Type", json_type).body(json!({"records": records}).to_string()).send().await
+                    }
+                    10..=13 => http
+                        .post(format!("{url}/v3/clusters/{cluster}/topics/{topic}/records"))
+                        .header("Content-Type", "application/json")
+                        .body(json!({"key": {"type": "STRING", "data": format!("c{client}")}, "value": {"type": "JSON", "data": {"n": n}}}).to_string())
+                        .send()
+                        .await,
+                    _ => http.post(&v2).header("Content-Type", json_type).body(json!({"records": [{"value": {"client": client, "n": n}}]}).to_string()).send().await,
+                };
+                note(&counts, r);
+            }
+        }));
+    }
+    // Consumers: create, subscribe, read, commit, delete, again and again,
+    // each in a group of its own (a group of several would rebalance at
+    // every join, and a commit during a rebalance fails, rightly, in 5xx).
+    if with_consumers {
+        let (http, url, topic, counts) = (
+            http.clone(),
+            url.to_string(),
+            topic.to_string(),
+            Arc::clone(&counts),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            let v2 = "application/vnd.kafka.v2+json";
+            while Instant::now() < until {
+                n += 1;
+                let group = format!("soak-{}-{n}", std::process::id());
+                let base = format!("{url}/consumers/{group}/instances/c{n}");
+                let r = http.post(format!("{url}/consumers/{group}")).header("Content-Type", v2)
+                    .body(json!({"name": format!("c{n}"), "format": "binary", "auto.offset.reset": "earliest"}).to_string()).send().await;
+                note(&counts, r);
+                let r = http.post(format!("{base}/subscription")).header("Content-Type", v2)
+                    .body(json!({"topics": [topic]}).to_string()).send().await;
+                note(&counts, r);
+                for _ in 0..3 {
+                    let r = http.get(format!("{base}/records?timeout=500&max_bytes=65536"))
+                        .header("Accept", "application/vnd.kafka.binary.v2+json").send().await;
+                    if let Ok(r) = r {
+                        *counts.lock().by_status.entry(r.status().as_u16()).or_default() += 1;
+                        let _ = r.bytes().await;
+                    }
+                }
+                let r = http.post(format!("{base}/offsets")).header("Content-Type", v2).send().await;
+                note(&counts, r);
+                let r = http.delete(&base).send().await;
+                note(&counts, r);
+            }
+        }));
+    }
+    // Schema Registry: idempotent registrations, lookups, latest, by id,
+    // and a malformed schema now and then.
+    if with_registry {
+        let (http, url, counts) = (http.clone(), url.to_string(), Arc::clone(&counts));
+        tasks.push(tokio::spawn(async move {
+            let sr = "application/vnd.schemaregistry.v1+json";
+            let mut n = 0u64;
+            while Instant::now() < until {
+                n += 1;
+                let subject = format!("soak-{}-value", n % 8);
+                let schema = json!({"schema": json!({"type": "record", "name": format!("S{}", n % 8), "fields": [{"name": "a", "type": "int"}]}).to_string()});
+                let r = http.post(format!("{url}/subjects/{subject}/versions")).header("Content-Type", sr).body(schema.to_string()).send().await;
+                note(&counts, r);
+                let r = http.post(format!("{url}/subjects/{subject}")).header("Content-Type", sr).body(schema.to_string()).send().await;
+                note(&counts, r);
+                let r = http.get(format!("{url}/subjects/{subject}/versions/latest")).send().await;
+                note(&counts, r);
+                let r = http.post(format!("{url}/subjects/{subject}/versions")).header("Content-Type", sr).body("{\"schema\": \"{not avro\"}").send().await;
+                note(&counts, r);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    // Samples: (seconds, RSS MiB, descriptors, threads).
+    let started = Instant::now();
+    let mut samples: Vec<(f64, f64, f64, f64)> = Vec::new();
+    while Instant::now() < until {
+        let rss = rss_kib(pid, "VmRSS:").unwrap_or(0) as f64 / 1024.0;
+        let threads = rss_kib(pid, "Threads:").unwrap_or(0) as f64;
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0) as f64;
+        samples.push((started.elapsed().as_secs_f64(), rss, fds, threads));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    if let Some(path) = samples_file {
+        let mut csv = String::from("seconds,rss_mib,fds,threads\n");
+        for (t, r, f, th) in &samples {
+            csv.push_str(&format!("{t:.0},{r:.1},{f},{th}\n"));
+        }
+        std::fs::write(path, csv).unwrap();
+    }
+    // Least-squares slope over the second half, per minute.
+    let half = &samples[samples.len() / 2..];
+    let slope = |pick: fn(&(f64, f64, f64, f64)) -> f64| -> f64 {
+        let n = half.len() as f64;
+        let (mx, my) = (
+            half.iter().map(|s| s.0).sum::<f64>() / n,
+            half.iter().map(pick).sum::<f64>() / n,
+        );
+        let num: f64 = half.iter().map(|s| (s.0 - mx) * (pick(s) - my)).sum();
+        let den: f64 = half.iter().map(|s| (s.0 - mx).powi(2)).sum();
+        if den == 0.0 {
+            0.0
+        } else {
+            num / den * 60.0
+        }
+    };
+    let window_minutes = (half.last().unwrap().0 - half[0].0) / 60.0;
+    let (rss_slope, fd_slope, thread_slope) = (slope(|s| s.1), slope(|s| s.2), slope(|s| s.3));
+    let c = counts.lock();
+    let requests: u64 = c.by_status.values().sum();
+    let server_errors: u64 = c
+        .by_status
+        .iter()
+        .filter(|(s, _)| **s >= 500)
+        .map(|(_, n)| n)
+        .sum();
+    let first = samples[0];
+    let last = *samples.last().unwrap();
+    println!(
+        "{}",
+        json!({
+            "seconds": started.elapsed().as_secs_f64(), "requests": requests,
+            "requests_per_second": requests as f64 / started.elapsed().as_secs_f64(),
+            "by_status": c.by_status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "transport_errors": c.transport_errors,
+            "rss_mib": {"start": first.1, "end": last.1, "max": samples.iter().map(|s| s.1).fold(0.0, f64::max), "slope_per_minute_second_half": rss_slope},
+            "fds": {"start": first.2, "end": last.2, "max": samples.iter().map(|s| s.2).fold(0.0, f64::max), "slope_per_minute_second_half": fd_slope},
+            "threads": {"start": first.3, "end": last.3, "max": samples.iter().map(|s| s.3).fold(0.0, f64::max), "slope_per_minute_second_half": thread_slope},
+        })
+    );
+    let mut failed = Vec::new();
+    if server_errors > 0 || c.transport_errors > 0 {
+        failed.push(format!(
+            "{server_errors} answers were 5xx and {} requests failed in transport",
+            c.transport_errors
+        ));
+    }
+    if rss_slope * window_minutes > max_rss_growth_mib {
+        failed.push(format!(
+            "RSS grew {:.1} MiB over the second half",
+            rss_slope * window_minutes
+        ));
+    }
+    if fd_slope * window_minutes > 8.0 {
+        failed.push(format!(
+            "descriptors grew by {:.0} over the second half",
+            fd_slope * window_minutes
+        ));
+    }
+    if thread_slope * window_minutes > 4.0 {
+        failed.push(format!(
+            "threads grew by {:.0} over the second half",
+            thread_slope * window_minutes
+        ));
+    }
+    if !failed.is_empty() {
+        eprintln!("SOAK FAILED: {}", failed.join("; "));
+        std::process::exit(1);
+    }
 }

@@ -504,6 +504,12 @@ pub struct ConsumersConfig {
     pub max_bytes: usize,
     /// Instances open at once on this gateway, at most.
     pub max_instances: usize,
+    /// Records each instance's librdkafka consumer fetches ahead of the
+    /// reads, at most, in KiB (`queued.max.messages.kbytes`, whose own
+    /// default of 64 MiB per instance would let a thousand instances hold
+    /// 64 GiB). Memory for consumers is bounded by about `max_instances`
+    /// times twice this.
+    pub prefetch_kbytes: usize,
 }
 
 impl Default for ConsumersConfig {
@@ -513,6 +519,7 @@ impl Default for ConsumersConfig {
             request_timeout_ms: 1_000,
             max_bytes: 64 * 1024 * 1024,
             max_instances: 1_000,
+            prefetch_kbytes: 4_096,
         }
     }
 }
@@ -707,6 +714,11 @@ impl Config {
             self.consumers.max_instances > 0,
             "consumers.max_instances",
             "must be positive",
+        );
+        check(
+            (1024..=1_048_576).contains(&self.consumers.prefetch_kbytes),
+            "consumers.prefetch_kbytes",
+            "must be between 1024 and 1048576",
         );
         check(
             self.consumers.request_timeout_ms <= 60_000,

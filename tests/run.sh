@@ -8,7 +8,12 @@
 #   4. Confluent's own Python client (confluent-kafka, its Schema Registry
 #      client and Avro serializers) against the gateway and that broker;
 #      curl, that client and headless Chromium (Debian's, installed here on
-#      first use) against a gateway with HTTPS, Basic auth, ACLs and CORS.
+#      first use) against a gateway with HTTPS, Basic auth, ACLs and CORS;
+#      fault tests (broker killed and paused, gateway stopped under load);
+#   5. a 60 s soak (mixed load; fails if RSS, descriptors or threads keep
+#      growing) and the hostile load (150 concurrent 15 MiB bodies and 3,000
+#      stalled senders; fails over 600 MiB, on a dropped request or on a
+#      stalled sender left open).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +36,7 @@ if ! command -v chromium >/dev/null; then
     echo "installing Debian's chromium for the browser test"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-cargo build --quiet --bin kafka-gateway
+cargo build --quiet --bin kafka-gateway --bin loadtest-tool
 port=$(free_port)
 KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" \
     target/debug/kafka-gateway --listen "127.0.0.1:$port" 2>"${TMPDIR:-/tmp}/kafka-gateway-pytest.log" &
@@ -44,3 +49,35 @@ done
 GATEWAY_URL="http://127.0.0.1:$port" KAFKA_BOOTSTRAP="$TANSU_BOOTSTRAP" \
     GATEWAY_BIN="$PWD/target/debug/kafka-gateway" TANSU_BIN="$TANSU_BIN" \
     "$venv/bin/pytest" -q tests/python
+
+# 5. Soak and hostile load, against tansu, on gateways of their own.
+start_gateway() { # start_gateway PORT LOG [ENV...]: sets gw_pid
+    local gw_port=$1 log=$2
+    shift 2
+    env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" "$@" \
+        target/debug/kafka-gateway --listen "127.0.0.1:$gw_port" 2>"$log" &
+    gw_pid=$!
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$gw_port/readyz" >/dev/null && return
+        sleep 0.1
+    done
+    echo "the gateway did not start:"; cat "$log"; return 1
+}
+soak_topic="soak-$(date +%s)"
+target/debug/loadtest-tool create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$soak_topic" --partitions 3
+soak_port=$(free_port)
+start_gateway "$soak_port" "${TMPDIR:-/tmp}/kafka-gateway-soak.log"
+echo "soak, 60 s:"
+target/debug/loadtest-tool soak --url "http://127.0.0.1:$soak_port" --topic "$soak_topic" \
+    --seconds 60 --clients 8 --pid "$gw_pid"
+kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
+hostile_port=$(free_port)
+start_gateway "$hostile_port" "${TMPDIR:-/tmp}/kafka-gateway-hostile.log" KAFKA_GATEWAY_HTTP_BODY_TIMEOUT_MS=5000
+echo "hostile load: 150 concurrent 15 MiB bodies of tiny records:"
+target/debug/loadtest-tool hostile --addr "127.0.0.1:$hostile_port" --topic "$soak_topic" \
+    --connections 150 --body-mib 15 --pid "$gw_pid" --max-rss-mib 600
+echo "hostile load: 3000 senders that stall mid-body, 50 large bodies beside them:"
+target/debug/loadtest-tool hostile --addr "127.0.0.1:$hostile_port" --topic "$soak_topic" \
+    --connections 50 --body-mib 15 --slow 3000 --slow-deadline 25 --pid "$gw_pid" --max-rss-mib 600
+kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
+echo "hardening: 2 passed, 0 failed"

@@ -120,6 +120,15 @@ impl Consumers {
             .set("auto.offset.reset", reset)
             .set("enable.auto.commit", new.auto_commit.to_string())
             .set("enable.partition.eof", "false");
+        // Bounded read-ahead: one fetch response and the queue behind it.
+        let prefetch = self.config.prefetch_kbytes;
+        config
+            .set("queued.max.messages.kbytes", prefetch.to_string())
+            .set("fetch.max.bytes", (prefetch * 1024).to_string())
+            .set(
+                "receive.message.max.bytes",
+                (prefetch * 1024 + 512).max(1_000_000 + 512).to_string(),
+            );
         if let Some(bytes) = new.fetch_min_bytes {
             config.set("fetch.min.bytes", bytes.to_string());
         }
