@@ -126,9 +126,8 @@ enum Command {
         /// Concurrent producing clients.
         #[arg(long, default_value_t = 16)]
         clients: usize,
-        /// Fail if RSS grows by more than this over the second half (the
-        /// line fitted through its samples; RSS swings by tens of MiB as
-        /// consumers come and go, so a short run needs a wide margin).
+        /// Fail if the RSS peak of the last quarter of the run exceeds the
+        /// peak of the second quarter by more than this.
         #[arg(long, default_value_t = 64.0)]
         max_rss_growth_mib: f64,
         /// Write each sample (seconds, RSS MiB, fds, threads) here as CSV.
@@ -941,8 +940,19 @@ async fn soak(
             num / den * 60.0
         }
     };
-    let window_minutes = (half.last().unwrap().0 - half[0].0) / 60.0;
     let (rss_slope, fd_slope, thread_slope) = (slope(|s| s.1), slope(|s| s.2), slope(|s| s.3));
+    // Growth: the peak of the last quarter over the peak of the second.
+    // RSS swings by tens of MiB as consumers come and go; peaks compare
+    // what a line through the swings would not.
+    let q = samples.len() / 4;
+    let peak = |range: &[(f64, f64, f64, f64)], pick: fn(&(f64, f64, f64, f64)) -> f64| {
+        range.iter().map(pick).fold(f64::MIN, f64::max)
+    };
+    let growth = |pick: fn(&(f64, f64, f64, f64)) -> f64| {
+        peak(&samples[3 * q..], pick) - peak(&samples[q..2 * q], pick)
+    };
+    let (rss_growth, fd_growth, thread_growth) =
+        (growth(|s| s.1), growth(|s| s.2), growth(|s| s.3));
     let c = counts.lock();
     let requests: u64 = c.by_status.values().sum();
     let server_errors: u64 = c
@@ -960,9 +970,9 @@ async fn soak(
             "requests_per_second": requests as f64 / started.elapsed().as_secs_f64(),
             "by_status": c.by_status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "transport_errors": c.transport_errors,
-            "rss_mib": {"start": first.1, "end": last.1, "max": samples.iter().map(|s| s.1).fold(0.0, f64::max), "slope_per_minute_second_half": rss_slope},
-            "fds": {"start": first.2, "end": last.2, "max": samples.iter().map(|s| s.2).fold(0.0, f64::max), "slope_per_minute_second_half": fd_slope},
-            "threads": {"start": first.3, "end": last.3, "max": samples.iter().map(|s| s.3).fold(0.0, f64::max), "slope_per_minute_second_half": thread_slope},
+            "rss_mib": {"start": first.1, "end": last.1, "max": samples.iter().map(|s| s.1).fold(0.0, f64::max), "slope_per_minute_second_half": rss_slope, "peak_growth_last_quarter": rss_growth},
+            "fds": {"start": first.2, "end": last.2, "max": samples.iter().map(|s| s.2).fold(0.0, f64::max), "slope_per_minute_second_half": fd_slope, "peak_growth_last_quarter": fd_growth},
+            "threads": {"start": first.3, "end": last.3, "max": samples.iter().map(|s| s.3).fold(0.0, f64::max), "slope_per_minute_second_half": thread_slope, "peak_growth_last_quarter": thread_growth},
         })
     );
     let mut failed = Vec::new();
@@ -972,22 +982,19 @@ async fn soak(
             c.transport_errors
         ));
     }
-    if rss_slope * window_minutes > max_rss_growth_mib {
+    if rss_growth > max_rss_growth_mib {
         failed.push(format!(
-            "RSS grew {:.1} MiB over the second half",
-            rss_slope * window_minutes
+            "RSS peaks grew {rss_growth:.1} MiB from the second quarter to the last"
         ));
     }
-    if fd_slope * window_minutes > 8.0 {
+    if fd_growth > 8.0 {
         failed.push(format!(
-            "descriptors grew by {:.0} over the second half",
-            fd_slope * window_minutes
+            "descriptors grew by {fd_growth:.0} from the second quarter to the last"
         ));
     }
-    if thread_slope * window_minutes > 4.0 {
+    if thread_growth > 4.0 {
         failed.push(format!(
-            "threads grew by {:.0} over the second half",
-            thread_slope * window_minutes
+            "threads grew by {thread_growth:.0} from the second quarter to the last"
         ));
     }
     if !failed.is_empty() {

@@ -14,7 +14,6 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::http::header::{AUTHORIZATION, CONTENT_ENCODING};
 use actix_web::{web, HttpMessage};
 use futures_util::future::LocalBoxFuture;
-use futures_util::StreamExt;
 
 use super::routes::{self, BodyTopics, Check};
 use super::{Access, Operation, PeerCertificate, Resource, Security};
@@ -232,23 +231,7 @@ async fn body_topics(
     let limit = state.config.http.max_request_bytes;
     let payload = req.take_payload();
     let mut stream = actix_web::dev::Decompress::from_headers(payload, req.headers());
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!("cannot read request body: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("request body larger than {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let body = body.freeze();
+    let body = crate::http::read_body(&mut stream, limit).await?;
     // The handler gets the decoded body.
     req.headers_mut().remove(CONTENT_ENCODING);
     req.set_payload(actix_web::dev::Payload::from(body.clone()));

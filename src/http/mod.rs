@@ -192,18 +192,68 @@ fn log_access<B>(response: &actix_web::dev::ServiceResponse<B>, start: Instant) 
     );
 }
 
-/// The content type of an API family whose errors are not v2's.
-fn error_content_type(path: &str) -> Option<&'static str> {
-    if path.starts_with("/v3/") || path.starts_with("/kafka/v3/") {
-        Some(v3::CONTENT_TYPE)
-    } else if ["/subjects", "/schemas", "/config", "/compatibility"]
+/// The API a path belongs to, which decides its content types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V2,
+    V3,
+    SchemaRegistry,
+}
+
+impl Family {
+    pub fn of(path: &str) -> Family {
+        if path.starts_with("/v3/") || path.starts_with("/kafka/v3/") {
+            Family::V3
+        } else if [
+            "/subjects",
+            "/schemas",
+            "/config",
+            "/compatibility",
+            "/mode",
+        ]
         .iter()
         .any(|p| path.starts_with(p))
-    {
-        Some(registry::CONTENT_TYPE)
-    } else {
-        None
+        {
+            Family::SchemaRegistry
+        } else {
+            Family::V2
+        }
     }
+}
+
+/// The content type of an API family whose errors are not v2's.
+fn error_content_type(path: &str) -> Option<&'static str> {
+    match Family::of(path) {
+        Family::V3 => Some(v3::CONTENT_TYPE),
+        Family::SchemaRegistry => Some(registry::CONTENT_TYPE),
+        Family::V2 => None,
+    }
+}
+
+/// Reads a whole request body, refusing one over `limit` bytes.
+pub async fn read_body<S, E>(mut payload: S, limit: usize) -> Result<web::Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("cannot read request body: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("request body is larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

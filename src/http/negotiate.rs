@@ -26,22 +26,11 @@ fn offered(path: &str) -> Option<&'static [&'static str]> {
     if path == "/metrics" || path.ends_with("/records") && path.starts_with("/consumers/") {
         return None;
     }
-    if path.starts_with("/v3/") || path.starts_with("/kafka/v3/") {
-        Some(V3)
-    } else if [
-        "/subjects",
-        "/schemas",
-        "/config",
-        "/compatibility",
-        "/mode",
-    ]
-    .iter()
-    .any(|p| path.starts_with(p))
-    {
-        Some(SR)
-    } else {
-        Some(V2)
-    }
+    Some(match super::Family::of(path) {
+        super::Family::V3 => V3,
+        super::Family::SchemaRegistry => SR,
+        super::Family::V2 => V2,
+    })
 }
 
 /// Checks a request's encoding and `Accept`; the error is the answer.

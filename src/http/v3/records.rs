@@ -181,24 +181,8 @@ pub async fn produce_batch(
         .json(json!({"successes": successes, "failures": failures})))
 }
 
-async fn read_all(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!("cannot read request body: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("request body is larger than {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+async fn read_all(payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    crate::http::read_body(payload, limit).await
 }
 
 /// The cluster and topic a request writes to.
