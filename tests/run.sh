@@ -50,7 +50,9 @@ GATEWAY_URL="http://127.0.0.1:$port" KAFKA_BOOTSTRAP="$TANSU_BOOTSTRAP" \
     GATEWAY_BIN="$PWD/target/debug/kafka-gateway" TANSU_BIN="$TANSU_BIN" \
     "$venv/bin/pytest" -q tests/python
 
-# 5. Soak and hostile load, against tansu, on gateways of their own.
+# 5. Soak and hostile load, against tansu, on gateways of their own. The
+# hostile load holds 3,000 connections open at once.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 start_gateway() { # start_gateway PORT LOG [ENV...]: sets gw_pid
     local gw_port=$1 log=$2
     shift 2
