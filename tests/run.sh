@@ -41,7 +41,7 @@ port=$(free_port)
 KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" \
     target/debug/kafka-gateway --listen "127.0.0.1:$port" 2>"${TMPDIR:-/tmp}/kafka-gateway-pytest.log" &
 gateway=$!
-trap 'kill "$gateway" 2>/dev/null; kill "$TANSU_PID" 2>/dev/null; wait 2>/dev/null' EXIT
+trap 'kill "$gateway" ${gw_pid:-} 2>/dev/null; kill "$TANSU_PID" 2>/dev/null; wait 2>/dev/null' EXIT
 for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
     sleep 0.1
