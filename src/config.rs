@@ -497,8 +497,12 @@ pub struct ConsumersConfig {
     /// `consumer.instance.timeout.ms`).
     pub instance_timeout_ms: u64,
     /// How long a `GET .../records` waits for records by default
-    /// (`consumer.request.timeout.ms`); a request may ask for less.
+    /// (`consumer.request.timeout.ms`); a request's `timeout` (or an
+    /// instance's own `consumer.request.timeout.ms`) may ask for another
+    /// wait, up to `max_request_timeout_ms`.
     pub request_timeout_ms: u64,
+    /// The longest wait a records request may ask for.
+    pub max_request_timeout_ms: u64,
     /// Most records bytes one `GET .../records` returns by default
     /// (`consumer.request.max.bytes`); a request may ask for less.
     pub max_bytes: usize,
@@ -517,6 +521,7 @@ impl Default for ConsumersConfig {
         ConsumersConfig {
             instance_timeout_ms: 300_000,
             request_timeout_ms: 1_000,
+            max_request_timeout_ms: 30_000,
             max_bytes: 64 * 1024 * 1024,
             max_instances: 1_000,
             prefetch_kbytes: 4_096,

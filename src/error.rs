@@ -57,9 +57,31 @@ pub enum ErrorCode {
     VersionNotFound,
     /// Schema Registry: no such schema id (40403 there).
     SchemaNotFound,
-    /// Schema Registry: a permanent delete of something not soft-deleted
-    /// first (40405 for subjects, 40407 for versions there; one code here).
+    /// Schema Registry: a permanent delete of a subject that was not
+    /// soft-deleted first (40405).
     NotSoftDeleted,
+    /// Schema Registry: the subject is soft-deleted (40404).
+    SubjectSoftDeleted,
+    /// Schema Registry: the version is soft-deleted (40406).
+    VersionSoftDeleted,
+    /// Schema Registry: a permanent delete of a version that was not
+    /// soft-deleted first (40407).
+    VersionNotSoftDeleted,
+    /// Schema Registry: the subject has no compatibility level of its own
+    /// (40408).
+    NoSubjectCompatibility,
+    /// Schema Registry: the subject has no mode of its own (40409).
+    NoSubjectMode,
+    /// Schema Registry: a version that is not a positive integer,
+    /// `latest` or `-1` (42202).
+    InvalidVersion,
+    /// Schema Registry: an unknown compatibility level (42203).
+    InvalidCompatibilityLevel,
+    /// Schema Registry: an unknown mode (42204).
+    InvalidMode,
+    /// Schema Registry: the mode does not allow it (a write in READONLY,
+    /// an id outside IMPORT) (42205).
+    OperationNotPermitted,
     /// Schema Registry: the schema breaks the subject's compatibility level.
     IncompatibleSchema,
     /// Schema Registry: the schema does not parse (42201 there).
@@ -128,11 +150,19 @@ impl ErrorCode {
             ErrorCode::SubjectNotFound
             | ErrorCode::VersionNotFound
             | ErrorCode::SchemaNotFound
-            | ErrorCode::NotSoftDeleted => StatusCode::NOT_FOUND,
+            | ErrorCode::NotSoftDeleted
+            | ErrorCode::SubjectSoftDeleted
+            | ErrorCode::VersionSoftDeleted
+            | ErrorCode::VersionNotSoftDeleted
+            | ErrorCode::NoSubjectCompatibility
+            | ErrorCode::NoSubjectMode => StatusCode::NOT_FOUND,
             ErrorCode::IncompatibleSchema => StatusCode::CONFLICT,
-            ErrorCode::InvalidSchema | ErrorCode::ReferenceExists => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ErrorCode::InvalidSchema
+            | ErrorCode::ReferenceExists
+            | ErrorCode::InvalidVersion
+            | ErrorCode::InvalidCompatibilityLevel
+            | ErrorCode::InvalidMode
+            | ErrorCode::OperationNotPermitted => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::SchemaRegistryUnavailable => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::KeySchemaMissing
             | ErrorCode::ValueSchemaMissing
@@ -177,7 +207,17 @@ impl ErrorCode {
             ErrorCode::VersionNotFound => 40402,
             ErrorCode::SchemaNotFound => 40403,
             ErrorCode::NotSoftDeleted => 40405,
-            ErrorCode::IncompatibleSchema => 40901,
+            ErrorCode::SubjectSoftDeleted => 40404,
+            ErrorCode::VersionSoftDeleted => 40406,
+            ErrorCode::VersionNotSoftDeleted => 40407,
+            ErrorCode::NoSubjectCompatibility => 40408,
+            ErrorCode::NoSubjectMode => 40409,
+            ErrorCode::InvalidVersion => 42202,
+            ErrorCode::InvalidCompatibilityLevel => 42203,
+            ErrorCode::InvalidMode => 42204,
+            ErrorCode::OperationNotPermitted => 42205,
+            // Confluent answers the bare HTTP status here.
+            ErrorCode::IncompatibleSchema => 409,
             ErrorCode::InvalidSchema => 42201,
             ErrorCode::ReferenceExists => 42206,
             ErrorCode::SchemaRegistryUnavailable => 50001,
@@ -223,7 +263,16 @@ impl ErrorCode {
             ErrorCode::VersionNotFound => "40402",
             ErrorCode::SchemaNotFound => "40403",
             ErrorCode::NotSoftDeleted => "40405",
-            ErrorCode::IncompatibleSchema => "40901",
+            ErrorCode::SubjectSoftDeleted => "40404",
+            ErrorCode::VersionSoftDeleted => "40406",
+            ErrorCode::VersionNotSoftDeleted => "40407",
+            ErrorCode::NoSubjectCompatibility => "40408",
+            ErrorCode::NoSubjectMode => "40409",
+            ErrorCode::InvalidVersion => "42202",
+            ErrorCode::InvalidCompatibilityLevel => "42203",
+            ErrorCode::InvalidMode => "42204",
+            ErrorCode::OperationNotPermitted => "42205",
+            ErrorCode::IncompatibleSchema => "409",
             ErrorCode::InvalidSchema => "42201",
             ErrorCode::ReferenceExists => "42206",
             ErrorCode::SchemaRegistryUnavailable => "50001",
@@ -247,7 +296,7 @@ impl ErrorCode {
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 40] = [
+    pub const ALL: [ErrorCode; 49] = [
         ErrorCode::BadRequest,
         ErrorCode::KafkaBadRequest,
         ErrorCode::NotFound,
@@ -268,6 +317,15 @@ impl ErrorCode {
         ErrorCode::VersionNotFound,
         ErrorCode::SchemaNotFound,
         ErrorCode::NotSoftDeleted,
+        ErrorCode::SubjectSoftDeleted,
+        ErrorCode::VersionSoftDeleted,
+        ErrorCode::VersionNotSoftDeleted,
+        ErrorCode::NoSubjectCompatibility,
+        ErrorCode::NoSubjectMode,
+        ErrorCode::InvalidVersion,
+        ErrorCode::InvalidCompatibilityLevel,
+        ErrorCode::InvalidMode,
+        ErrorCode::OperationNotPermitted,
         ErrorCode::IncompatibleSchema,
         ErrorCode::InvalidSchema,
         ErrorCode::ReferenceExists,

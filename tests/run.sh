@@ -32,6 +32,21 @@ if ! "$venv/bin/python" -c "import confluent_kafka, fastavro, jsonschema, grpc_t
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q "confluent-kafka[avro,json,protobuf,schemaregistry]==2.16.0" "grpcio-tools==1.*" "pytest==8.*"
 fi
+# An independent Schema Registry client from PyPI (tests/python/test_independent_registry_clients.py).
+if ! "$venv/bin/python" -c "import schema_registry.client, schema_registry.serializers" 2>/dev/null; then
+    "$venv/bin/pip" install -q "python-schema-registry-client==2.6.1"
+fi
+# Independent npm Schema Registry clients (tests/js/), pinned in its
+# package-lock.json; installed again only when that file changes.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "installing Debian's nodejs and npm for the npm client tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+js_lock_sum=$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tests/js/node_modules/.kafka-gateway-lock-sum 2>/dev/null)" != "$js_lock_sum" ]; then
+    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$js_lock_sum" >tests/js/node_modules/.kafka-gateway-lock-sum
+fi
 if ! command -v chromium >/dev/null; then
     echo "installing Debian's chromium for the browser test"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
@@ -46,9 +61,14 @@ for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
     sleep 0.1
 done
+# pytest, then the npm clients against the same gateway; either failing fails
+# the run, after both have run.
+pytest_rc=0
 GATEWAY_URL="http://127.0.0.1:$port" KAFKA_BOOTSTRAP="$TANSU_BOOTSTRAP" \
     GATEWAY_BIN="$PWD/target/debug/kafka-gateway" TANSU_BIN="$TANSU_BIN" \
-    "$venv/bin/pytest" -q tests/python
+    "$venv/bin/pytest" -q tests/python || pytest_rc=$?
+(cd tests/js && GATEWAY_URL="http://127.0.0.1:$port" node --test registry-clients.test.js)
+[ "$pytest_rc" -eq 0 ] || exit "$pytest_rc"
 
 # 5. Soak and hostile load, against tansu, on gateways of their own. The
 # hostile load holds 3,000 connections open at once.

@@ -159,7 +159,7 @@ async fn the_registry_api_enforces_compatibility() {
     assert_ne!(id1, id2);
     gw.post("/subjects/users-value/versions", SR, breaking.clone())
         .await
-        .assert_error(409, 40901);
+        .assert_error(409, 409);
     let check = gw
         .post(
             "/compatibility/subjects/users-value/versions/latest",
@@ -225,7 +225,7 @@ async fn the_registry_api_enforces_compatibility() {
         .await
         .unwrap();
     assert_eq!(reply.status(), 200);
-    gw.get("/config/users-value").await.assert_error(404, 40401);
+    gw.get("/config/users-value").await.assert_error(404, 40408);
     let v4 = json!({"schema": r#"{"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}"#}).to_string();
     let check = gw
         .post("/compatibility/subjects/users-value/versions", SR, v4)
@@ -328,7 +328,7 @@ async fn json_schema_records_are_validated_and_framed() {
     let message = gw
         .post(&subject, SR, v2.clone())
         .await
-        .assert_error(409, 40901);
+        .assert_error(409, 409);
     assert!(message.contains("/properties/id"), "{message}");
     let check = gw
         .post(
@@ -425,7 +425,7 @@ async fn versions_and_subjects_are_soft_then_hard_deleted() {
 
     // A permanent delete needs a soft delete first.
     let (status, body) = delete("/subjects/gone-value/versions/1?permanent=true".into()).await;
-    assert_eq!((status, body.contains("40405")), (404, true), "{body}");
+    assert_eq!((status, body.contains("40407")), (404, true), "{body}");
     let (status, body) = delete("/subjects/gone-value/versions/1".into()).await;
     assert_eq!((status, body.as_str()), (200, "1"));
     gw.get("/subjects/gone-value/versions")
@@ -495,7 +495,7 @@ async fn an_external_registry_is_used_when_configured() {
         json!({"value_schema": breaking, "records": [{"value": {"email": "x"}}]}).to_string(),
     )
     .await
-    .assert_error(409, 40901);
+    .assert_error(409, 409);
     b.get("/subjects").await.assert_error(404, 404);
 
     // A schema with references in the external registry: b fetches them

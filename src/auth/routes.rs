@@ -146,6 +146,13 @@ pub fn needs(method: &Method, path: &str) -> Needs {
             ErrorCode::SubjectNotFound,
         ),
         ["config", subject] => Needs::one(Write, Resource::subject(*subject)),
+        ["mode"] => Needs::one(if get { Describe } else { Alter }, Resource::cluster()),
+        ["mode", subject] if get => Needs::hidden(
+            Read,
+            Resource::subject(*subject),
+            ErrorCode::SubjectNotFound,
+        ),
+        ["mode", subject] => Needs::one(Write, Resource::subject(*subject)),
         ["compatibility", "subjects", subject, ..] => Needs::hidden(
             Read,
             Resource::subject(*subject),
@@ -275,6 +282,23 @@ mod tests {
             first(Method::PUT, "/config/s"),
             Some((Write, subject("s"), None))
         );
+        assert_eq!(
+            first(Method::PUT, "/mode"),
+            Some((Alter, Resource::cluster(), None))
+        );
+        assert_eq!(
+            first(Method::GET, "/mode/s"),
+            Some((Read, subject("s"), hidden))
+        );
+        assert_eq!(
+            first(Method::DELETE, "/mode/s"),
+            Some((Write, subject("s"), None))
+        );
+        assert_eq!(
+            needs(&Method::GET, "/schemas/ids/7/subjects").schema_id,
+            Some("7".into())
+        );
+        assert_eq!(first(Method::GET, "/schemas"), None);
         assert_eq!(
             first(Method::POST, "/compatibility/subjects/s/versions/latest"),
             Some((Read, subject("s"), hidden))

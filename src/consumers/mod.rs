@@ -38,6 +38,16 @@ pub struct PartitionOffset {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    /// The commit's metadata string (empty for none).
+    pub metadata: String,
+}
+
+/// Subscriptions and manual assignments exclude each other.
+fn exclusive() -> ApiError {
+    ApiError::new(
+        ErrorCode::ConsumerIllegalState,
+        "Subscription to topics, partitions and pattern are mutually exclusive.",
+    )
 }
 
 /// How long a first read waits for the group to assign partitions.
@@ -50,6 +60,9 @@ pub struct Instance {
     /// The principal that created it; only it may use the instance
     /// (`crate::auth` answers others as if it did not exist).
     pub owner: String,
+    /// How long a read waits by default (the instance's
+    /// `consumer.request.timeout.ms`, else the gateway's).
+    pub request_timeout_ms: Option<u64>,
     consumer: Arc<BaseConsumer>,
     last_used: Mutex<Instant>,
     /// One call at a time on this instance.
@@ -65,6 +78,7 @@ pub struct NewInstance {
     pub fetch_min_bytes: Option<u32>,
     /// The creating principal (`User:ANONYMOUS` with security off).
     pub owner: String,
+    pub request_timeout_ms: Option<u64>,
 }
 
 pub struct Consumers {
@@ -154,6 +168,7 @@ impl Consumers {
             name,
             format: new.format,
             owner: new.owner,
+            request_timeout_ms: new.request_timeout_ms,
             consumer: Arc::new(consumer),
             last_used: Mutex::new(Instant::now()),
             busy: tokio::sync::Mutex::new(()),
@@ -264,8 +279,21 @@ impl Instance {
             .await;
     }
 
+    /// Subscribes; an instance with partitions assigned by hand cannot
+    /// (409 / 40903, as Kafka's consumer and Confluent's proxy refuse it).
     pub async fn subscribe(&self, topics: Vec<String>) -> Result<(), ApiError> {
         self.with(move |consumer| {
+            let manual = consumer
+                .assignment()
+                .map(|a| a.count() > 0)
+                .unwrap_or(false)
+                && consumer
+                    .subscription()
+                    .map(|s| s.count() == 0)
+                    .unwrap_or(true);
+            if manual {
+                return Err(exclusive());
+            }
             let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
             consumer.subscribe(&topics).map_err(kafka_error)
         })
@@ -294,8 +322,17 @@ impl Instance {
         .await
     }
 
+    /// Assigns partitions by hand; a subscribed instance cannot (409 /
+    /// 40903).
     pub async fn assign(&self, partitions: Vec<(String, i32)>) -> Result<(), ApiError> {
         self.with(move |consumer| {
+            if consumer
+                .subscription()
+                .map(|s| s.count() > 0)
+                .unwrap_or(false)
+            {
+                return Err(exclusive());
+            }
             let mut list = TopicPartitionList::new();
             for (topic, partition) in &partitions {
                 list.add_partition(topic, *partition);
@@ -458,6 +495,11 @@ impl Instance {
                 for o in &offsets {
                     list.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset + 1))
                         .map_err(kafka_error)?;
+                    if !o.metadata.is_empty() {
+                        if let Some(mut e) = list.find_partition(&o.topic, o.partition) {
+                            e.set_metadata(&o.metadata);
+                        }
+                    }
                 }
                 consumer
                     .commit(&list, CommitMode::Sync)
@@ -490,6 +532,12 @@ impl Instance {
                         Offset::Offset(o) => o,
                         _ => -1,
                     },
+                    // rdkafka panics on metadata that is not UTF-8, which
+                    // another client may have committed.
+                    metadata: std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        e.metadata().to_string()
+                    }))
+                    .unwrap_or_default(),
                 })
                 .collect())
         })

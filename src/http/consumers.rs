@@ -140,7 +140,8 @@ async fn create(
     let auto_commit =
         setting::<bool>(&body.auto_commit_enable, "auto.commit.enable")?.unwrap_or(true);
     let fetch_min_bytes = setting::<u32>(&body.fetch_min_bytes, "fetch.min.bytes")?;
-    setting::<u64>(&body.request_timeout_ms, "consumer.request.timeout.ms")?;
+    let request_timeout_ms =
+        setting::<u64>(&body.request_timeout_ms, "consumer.request.timeout.ms")?;
     let instance = state.consumers.create(
         &group,
         NewInstance {
@@ -150,6 +151,7 @@ async fn create(
             auto_commit,
             fetch_min_bytes,
             owner: access.principal().to_string(),
+            request_timeout_ms,
         },
     )?;
     let info = req.connection_info();
@@ -191,10 +193,17 @@ async fn subscribe(
         (false, None) => body.topics,
         // librdkafka reads a leading ^ as a regular expression.
         (true, Some(pattern)) => vec![format!("^{}", pattern.trim_start_matches('^'))],
-        _ => {
+        // Confluent: 409 / 40903, as Kafka's consumer refuses both.
+        (false, Some(_)) => {
+            return Err(ApiError::new(
+                ErrorCode::ConsumerIllegalState,
+                "Subscription to topics, partitions and pattern are mutually exclusive.",
+            ))
+        }
+        (true, None) => {
             return Err(ApiError::new(
                 ErrorCode::Unprocessable,
-                "give either topics or topic_pattern",
+                "give topics or a topic_pattern",
             ))
         }
     };
@@ -264,9 +273,8 @@ struct OffsetEntry {
     topic: String,
     partition: i32,
     offset: i64,
-    /// Confluent's commit entries may carry it; Kafka keeps none here.
+    /// Kept with the commit, and answered by `GET .../offsets`.
     #[serde(default, skip_serializing)]
-    #[allow(dead_code)]
     metadata: Option<String>,
 }
 
@@ -339,6 +347,7 @@ async fn commit(
                     topic: o.topic,
                     partition: o.partition,
                     offset: o.offset,
+                    metadata: o.metadata.unwrap_or_default(),
                 })
                 .collect(),
         )
@@ -361,15 +370,26 @@ async fn committed(
     let committed = instance(&state, &path)?.committed(partitions).await?;
     let offsets: Vec<Value> = committed
         .into_iter()
-        .map(|o| json!({"topic": o.topic, "partition": o.partition, "offset": o.offset, "metadata": ""}))
+        .map(|o| json!({"topic": o.topic, "partition": o.partition, "offset": o.offset, "metadata": o.metadata}))
         .collect();
     Ok(ok(json!({"offsets": offsets})))
 }
 
-/// `timeout` and `max_bytes` of a records request.
-fn limits(query: &str, state: &AppState) -> Result<(Duration, usize), ApiError> {
+/// `timeout` and `max_bytes` of a records request: as asked, up to
+/// `consumers.max_request_timeout_ms` and `consumers.max_bytes`; by default
+/// the instance's `consumer.request.timeout.ms` (else the gateway's) and
+/// `consumers.max_bytes`.
+fn limits(
+    query: &str,
+    state: &AppState,
+    instance: &Instance,
+) -> Result<(Duration, usize), ApiError> {
     let config = state.consumers.config();
-    let mut timeout = config.request_timeout_ms;
+    let cap = config.max_request_timeout_ms;
+    let mut timeout = instance
+        .request_timeout_ms
+        .unwrap_or(config.request_timeout_ms)
+        .min(cap);
     let mut max_bytes = config.max_bytes;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -380,7 +400,7 @@ fn limits(query: &str, state: &AppState) -> Result<(Duration, usize), ApiError> 
             )
         };
         match name {
-            "timeout" => timeout = value.parse::<u64>().map_err(|_| bad())?.min(timeout),
+            "timeout" => timeout = value.parse::<u64>().map_err(|_| bad())?.min(cap),
             "max_bytes" => max_bytes = value.parse::<usize>().map_err(|_| bad())?.min(max_bytes),
             _ => {}
         }
@@ -413,7 +433,7 @@ async fn records(
             ),
         ));
     }
-    let (timeout, max_bytes) = limits(req.query_string(), &state)?;
+    let (timeout, max_bytes) = limits(req.query_string(), &state, &instance)?;
     let fetched = instance.poll(timeout, max_bytes).await?;
     let mut out = Vec::with_capacity(fetched.len());
     for record in fetched {

@@ -210,7 +210,7 @@ where
         let service = Rc::clone(&self.service);
         let limits = self.limits.clone();
         Box::pin(async move {
-            if let Err(e) = super::negotiate::check(req.path(), req.headers()) {
+            if let Err(e) = super::negotiate::check(req.method(), req.path(), req.headers()) {
                 return Ok(req.error_response(e).map_into_right_body());
             }
             let headers = req.headers();

@@ -133,7 +133,7 @@ pub fn app(
         .wrap_fn(move |req, srv| {
             let start = Instant::now();
             let route = metrics::route_index(req.method() == Method::POST, req.path());
-            let content_type = error_content_type(req.path());
+            let content_type = answer_content_type(req.path(), req.headers());
             let response = srv.call(req);
             async move {
                 let mut response = response.await?;
@@ -142,11 +142,13 @@ pub fn app(
                     log_access(&response, start);
                 }
                 // Errors are built in one place, as v2 errors; v3 and the
-                // Schema Registry API give theirs in their own content type.
+                // Schema Registry API give theirs in their own content type,
+                // the registry's answers the one `Accept` prefers.
                 if let Some(content_type) = content_type {
                     let headers = response.headers_mut();
-                    if headers.get(CONTENT_TYPE).map(|v| v.as_bytes())
-                        == Some(V2_CONTENT_TYPE.as_bytes())
+                    let current = headers.get(CONTENT_TYPE).map(|v| v.as_bytes());
+                    if current == Some(V2_CONTENT_TYPE.as_bytes())
+                        || current == Some(registry::CONTENT_TYPE.as_bytes())
                     {
                         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
                     }
@@ -154,9 +156,12 @@ pub fn app(
                 Ok(response)
             }
         })
-        // Outermost: preflights are answered before authentication, and
-        // every answer (401s too) carries the CORS headers.
+        // Preflights are answered before authentication, and every answer
+        // (401s too) carries the CORS headers.
         .wrap(cors)
+        // Outermost: `/subjects/` is `/subjects`, as Confluent's routes
+        // take both (its clients send either).
+        .wrap(actix_web::middleware::NormalizePath::trim())
 }
 
 /// Counts a connection open until it closes (its data, with this guard,
@@ -221,11 +226,14 @@ impl Family {
     }
 }
 
-/// The content type of an API family whose errors are not v2's.
-fn error_content_type(path: &str) -> Option<&'static str> {
+/// The content type of an API family whose answers are not v2's.
+fn answer_content_type(
+    path: &str,
+    headers: &actix_web::http::header::HeaderMap,
+) -> Option<&'static str> {
     match Family::of(path) {
         Family::V3 => Some(v3::CONTENT_TYPE),
-        Family::SchemaRegistry => Some(registry::CONTENT_TYPE),
+        Family::SchemaRegistry => Some(negotiate::registry_type(headers)),
         Family::V2 => None,
     }
 }

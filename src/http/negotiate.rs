@@ -4,9 +4,26 @@
 //! representation of the route satisfies answers 406. No `Accept`, `*/*`
 //! and a missing `Content-Type` stay fine.
 
-use actix_web::http::header::{HeaderMap, ACCEPT, CONTENT_ENCODING};
+use actix_web::http::header::{HeaderMap, ACCEPT, CONTENT_ENCODING, CONTENT_TYPE};
+use actix_web::http::Method;
 
 use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
+
+/// What the Schema Registry API answers in, preferred first.
+const SR: &[&str] = &[
+    "application/vnd.schemaregistry.v1+json",
+    "application/vnd.schemaregistry+json",
+    "application/json",
+];
+
+/// What the Schema Registry API takes as a request body, as Confluent's
+/// registry does (it reads `application/octet-stream` as JSON too).
+const SR_BODIES: &[&str] = &[
+    "application/vnd.schemaregistry.v1+json",
+    "application/vnd.schemaregistry+json",
+    "application/json",
+    "application/octet-stream",
+];
 
 /// The content types a route can answer in; `None` for routes that
 /// negotiate for themselves (consumer records: their format) or do not
@@ -18,12 +35,11 @@ fn offered(path: &str) -> Option<&'static [&'static str]> {
         "application/json",
     ];
     const V3: &[&str] = &["application/json"];
-    const SR: &[&str] = &[
-        "application/vnd.schemaregistry.v1+json",
-        "application/vnd.schemaregistry+json",
-        "application/json",
-    ];
-    if path == "/metrics" || path.ends_with("/records") && path.starts_with("/consumers/") {
+    // `/` is every API's root (`{}` in any of their types).
+    if path == "/"
+        || path == "/metrics"
+        || path.ends_with("/records") && path.starts_with("/consumers/")
+    {
         return None;
     }
     Some(match super::Family::of(path) {
@@ -33,8 +49,9 @@ fn offered(path: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-/// Checks a request's encoding and `Accept`; the error is the answer.
-pub fn check(path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Checks a request's encoding, its body's type (Schema Registry writes)
+/// and `Accept`; the error is the answer.
+pub fn check(method: &Method, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     for value in headers.get_all(CONTENT_ENCODING) {
         let value = value.to_str().unwrap_or("?");
         for coding in value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
@@ -42,6 +59,29 @@ pub fn check(path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedMediaType,
                     format!("unsupported Content-Encoding {coding:?}; the gateway decodes gzip"),
+                ));
+            }
+        }
+    }
+    let family = super::Family::of(path);
+    if family == super::Family::SchemaRegistry && (method == Method::POST || method == Method::PUT)
+    {
+        if let Some(value) = headers.get(CONTENT_TYPE) {
+            let media = value
+                .to_str()
+                .unwrap_or("?")
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if !SR_BODIES.contains(&media.as_str()) {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    format!(
+                        "HTTP 415 Unsupported Media Type: {media:?}; send one of {}",
+                        SR_BODIES.join(", ")
+                    ),
                 ));
             }
         }
@@ -84,10 +124,38 @@ pub fn check(path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     ))
 }
 
+/// The content type a Schema Registry answer is sent in: the one the
+/// request's `Accept` weighs highest (ours first on a tie), so a client
+/// that asks for `application/json` gets `application/json`.
+pub fn registry_type(headers: &HeaderMap) -> &'static str {
+    let accept: Vec<&str> = headers
+        .get_all(ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let accept = accept.join(",");
+    let mut best = (SR[0], -1.0f32);
+    for offered in SR {
+        let q = weight(&accept, offered);
+        if q > best.1 {
+            best = (offered, q);
+        }
+    }
+    best.0
+}
+
 /// Whether `accept` (an `Accept` header's value) lets `offered` be sent:
 /// the most specific range that matches it decides, and `q=0` refuses
 /// (RFC 9110 §12.5.1).
 pub fn acceptable(accept: &str, offered: &str) -> bool {
+    weight(accept, offered) > 0.0
+}
+
+/// The q-weight `accept` gives `offered` (of its most specific matching
+/// range; 0 if none matches, 1 for an empty header).
+fn weight(accept: &str, offered: &str) -> f32 {
+    if accept.trim().is_empty() {
+        return 1.0;
+    }
     let (kind, sub) = offered.split_once('/').unwrap_or((offered, ""));
     let mut best: Option<(u8, f32)> = None;
     for range in accept.split(',') {
@@ -104,7 +172,8 @@ pub fn acceptable(accept: &str, offered: &str) -> bool {
                 }
             }
         }
-        let (rk, rs) = media.split_once('/').unwrap_or((media.as_str(), ""));
+        // A bare `*` is read as `*/*`, as Java servers read it.
+        let (rk, rs) = media.split_once('/').unwrap_or((media.as_str(), "*"));
         let specificity = match (rk, rs) {
             ("*", "*") => 1,
             (k, "*") if k.eq_ignore_ascii_case(kind) => 2,
@@ -115,7 +184,7 @@ pub fn acceptable(accept: &str, offered: &str) -> bool {
             best = Some((specificity, q));
         }
     }
-    best.is_some_and(|(_, q)| q > 0.0)
+    best.map_or(0.0, |(_, q)| q)
 }
 
 #[cfg(test)]
@@ -149,25 +218,100 @@ mod tests {
             }
             h
         };
-        assert!(check("/topics/t", &headers(&[])).is_ok());
-        assert!(check("/topics/t", &headers(&[("content-encoding", "gzip")])).is_ok());
-        let e = check("/topics/t", &headers(&[("content-encoding", "br")])).unwrap_err();
-        assert_eq!(e.code, ErrorCode::UnsupportedMediaType);
-        let e = check("/topics/t", &headers(&[("accept", "text/html")])).unwrap_err();
-        assert_eq!(e.code, ErrorCode::NotAcceptable);
-        assert!(check("/v3/clusters", &headers(&[("accept", "application/json")])).is_ok());
-        assert!(check("/v3/clusters", &headers(&[("accept", V2_CONTENT_TYPE)])).is_err());
+        assert!(check(&Method::GET, "/topics/t", &headers(&[])).is_ok());
         assert!(check(
+            &Method::GET,
+            "/topics/t",
+            &headers(&[("content-encoding", "gzip")])
+        )
+        .is_ok());
+        let e = check(
+            &Method::GET,
+            "/topics/t",
+            &headers(&[("content-encoding", "br")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnsupportedMediaType);
+        let e = check(
+            &Method::GET,
+            "/topics/t",
+            &headers(&[("accept", "text/html")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotAcceptable);
+        assert!(check(
+            &Method::GET,
+            "/v3/clusters",
+            &headers(&[("accept", "application/json")])
+        )
+        .is_ok());
+        assert!(check(
+            &Method::GET,
+            "/v3/clusters",
+            &headers(&[("accept", V2_CONTENT_TYPE)])
+        )
+        .is_err());
+        assert!(check(
+            &Method::GET,
             "/subjects",
             &headers(&[("accept", "application/vnd.schemaregistry.v1+json")])
         )
         .is_ok());
         // Consumer records negotiate their own format; metrics are text.
         assert!(check(
+            &Method::GET,
             "/consumers/g/instances/i/records",
             &headers(&[("accept", "application/vnd.kafka.binary.v2+json")])
         )
         .is_ok());
-        assert!(check("/metrics", &headers(&[("accept", "text/plain")])).is_ok());
+        assert!(check(
+            &Method::GET,
+            "/metrics",
+            &headers(&[("accept", "text/plain")])
+        )
+        .is_ok());
+        // Schema Registry bodies: its JSON types and octet-stream, or none.
+        for ok in [
+            "application/vnd.schemaregistry.v1+json",
+            "application/vnd.schemaregistry+json",
+            "application/json; charset=utf-8",
+            "application/octet-stream",
+        ] {
+            let h = headers(&[("content-type", ok)]);
+            assert!(
+                check(&Method::POST, "/subjects/s/versions", &h).is_ok(),
+                "{ok}"
+            );
+        }
+        assert!(check(&Method::POST, "/subjects/s/versions", &headers(&[])).is_ok());
+        let h = headers(&[("content-type", "text/plain")]);
+        let e = check(&Method::PUT, "/config", &h).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnsupportedMediaType);
+    }
+
+    #[test]
+    fn registry_answers_in_the_type_accept_prefers() {
+        let accept = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(ACCEPT, v.parse().unwrap());
+            h
+        };
+        let v1 = "application/vnd.schemaregistry.v1+json";
+        assert_eq!(registry_type(&HeaderMap::new()), v1);
+        assert_eq!(registry_type(&accept("*/*")), v1);
+        assert_eq!(
+            registry_type(&accept("application/json")),
+            "application/json"
+        );
+        assert_eq!(
+            registry_type(&accept(
+                "application/vnd.schemaregistry.v1+json;q=0.5, application/json"
+            )),
+            "application/json"
+        );
+        assert_eq!(
+            registry_type(&accept("application/vnd.schemaregistry+json")),
+            "application/vnd.schemaregistry+json"
+        );
     }
 }

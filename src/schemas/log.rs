@@ -14,7 +14,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{Compatibility, Reference, SchemaType, State, Submitted};
+use super::{Compatibility, Mode, Reference, SchemaType, State, Submitted};
 use crate::error::{ApiError, ErrorCode};
 
 /// The topic Confluent's Schema Registry keeps its state in.
@@ -29,6 +29,10 @@ enum Key {
         magic: u32,
     },
     Config {
+        subject: Option<String>,
+        magic: u32,
+    },
+    Mode {
         subject: Option<String>,
         magic: u32,
     },
@@ -63,6 +67,11 @@ struct SchemaValue {
 #[serde(rename_all = "camelCase")]
 struct ConfigValue {
     compatibility_level: Compatibility,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ModeValue {
+    mode: Mode,
 }
 
 pub struct SchemaLog {
@@ -236,6 +245,23 @@ impl SchemaLog {
         self.wait_applied(offset + 1).await
     }
 
+    /// Writes a mode, global or for a subject; `None` removes one (a
+    /// tombstone, as Confluent writes it).
+    pub async fn write_mode(
+        &self,
+        subject: Option<&str>,
+        mode: Option<Mode>,
+    ) -> Result<(), ApiError> {
+        let key = serde_json::to_vec(&Key::Mode {
+            subject: subject.map(String::from),
+            magic: 0,
+        })
+        .expect("serializes");
+        let value = mode.map(|mode| serde_json::to_vec(&ModeValue { mode }).expect("serializes"));
+        let offset = self.write(&key, value.as_deref()).await?;
+        self.wait_applied(offset + 1).await
+    }
+
     async fn write(&self, key: &[u8], value: Option<&[u8]>) -> Result<i64, ApiError> {
         let mut record = FutureRecord::<[u8], [u8]>::to(TOPIC).key(key).partition(0);
         if let Some(value) = value {
@@ -382,6 +408,22 @@ fn apply(state: &mut State, key: &[u8], value: Option<&[u8]>) {
                 state.subject_config.remove(&subject);
             }
             None => state.global = None,
+        },
+        (Key::Mode { subject, .. }, Some(value)) => {
+            if let Ok(v) = serde_json::from_slice::<ModeValue>(value) {
+                match subject {
+                    Some(subject) => {
+                        state.subject_mode.insert(subject, v.mode);
+                    }
+                    None => state.global_mode = Some(v.mode),
+                }
+            }
+        }
+        (Key::Mode { subject, .. }, None) => match subject {
+            Some(subject) => {
+                state.subject_mode.remove(&subject);
+            }
+            None => state.global_mode = None,
         },
         _ => {}
     }

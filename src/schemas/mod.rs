@@ -43,6 +43,78 @@ pub enum Compatibility {
     FullTransitive,
 }
 
+impl Compatibility {
+    /// Parses a level as Confluent does: its name, in any case.
+    pub fn parse(name: &str) -> Option<Compatibility> {
+        serde_json::from_value(serde_json::Value::String(name.to_ascii_uppercase())).ok()
+    }
+}
+
+/// Registry modes, as Confluent names them: READONLY (and
+/// READONLY_OVERRIDE, which a subject's own mode cannot lift) refuses
+/// writes; IMPORT lets registrations keep the ids and versions they give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Mode {
+    Readwrite,
+    Readonly,
+    ReadonlyOverride,
+    Import,
+}
+
+impl Mode {
+    pub fn parse(name: &str) -> Option<Mode> {
+        serde_json::from_value(serde_json::Value::String(name.to_ascii_uppercase())).ok()
+    }
+
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Mode::Readonly | Mode::ReadonlyOverride)
+    }
+}
+
+/// Which versions a lookup sees: Confluent's `deleted` and `deletedOnly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Exclude,
+    Include,
+    Only,
+}
+
+impl Deleted {
+    pub fn admits(self, v: &SubjectVersion) -> bool {
+        match self {
+            Deleted::Exclude => !v.deleted,
+            Deleted::Include => true,
+            Deleted::Only => v.deleted,
+        }
+    }
+}
+
+/// A version as a path names it: a positive integer, or `latest` (`-1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionSpec {
+    Latest,
+    Number(u32),
+}
+
+impl VersionSpec {
+    /// Parses a path's version; anything else is 42202, as Confluent.
+    pub fn parse(raw: &str) -> Result<VersionSpec, ApiError> {
+        match raw {
+            "latest" | "-1" => Ok(VersionSpec::Latest),
+            n => match n.parse::<i32>() {
+                Ok(n) if n > 0 && !raw.starts_with('+') => Ok(VersionSpec::Number(n as u32)),
+                _ => Err(ApiError::new(
+                    ErrorCode::InvalidVersion,
+                    format!(
+                        "The specified version '{raw}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""
+                    ),
+                )),
+            },
+        }
+    }
+}
+
 /// The schema languages the registry holds, as Confluent names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -160,6 +232,8 @@ pub struct State {
     pub subjects: BTreeMap<String, Vec<SubjectVersion>>,
     pub global: Option<Compatibility>,
     pub subject_config: HashMap<String, Compatibility>,
+    pub global_mode: Option<Mode>,
+    pub subject_mode: HashMap<String, Mode>,
     pub max_id: u32,
 }
 
@@ -289,13 +363,25 @@ impl State {
         ids
     }
 
-    /// Applies a hard delete (tombstone) of a subject version. The schema
-    /// stays resolvable by id, for consumers of records already written.
+    /// Applies a hard delete (tombstone) of a subject version. As in
+    /// Confluent's registry, a schema no subject version uses any more is
+    /// gone by id too (codecs already built for it keep decoding).
     pub fn remove_version(&mut self, subject: &str, version: u32) {
-        if let Some(versions) = self.subjects.get_mut(subject) {
-            versions.retain(|v| v.version != version);
-            if versions.is_empty() {
-                self.subjects.remove(subject);
+        let Some(versions) = self.subjects.get_mut(subject) else {
+            return;
+        };
+        let Some(id) = versions.iter().find(|v| v.version == version).map(|v| v.id) else {
+            return;
+        };
+        versions.retain(|v| v.version != version);
+        if versions.is_empty() {
+            self.subjects.remove(subject);
+        }
+        if !self.subjects.values().flatten().any(|v| v.id == id) {
+            if let Some(schema) = self.schemas.remove(&id) {
+                if self.by_canonical.get(&schema.canonical) == Some(&id) {
+                    self.by_canonical.remove(&schema.canonical);
+                }
             }
         }
     }
@@ -305,6 +391,25 @@ impl State {
             .get(subject)
             .map(|v| v.iter().filter(|v| !v.deleted).copied().collect())
             .unwrap_or_default()
+    }
+
+    /// A subject's versions that `filter` admits, in order.
+    pub fn versions(&self, subject: &str, filter: Deleted) -> Vec<SubjectVersion> {
+        self.subjects
+            .get(subject)
+            .map(|v| v.iter().filter(|v| filter.admits(v)).copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The mode that applies to `subject` (the global one for `None`).
+    pub fn mode(&self, subject: Option<&str>) -> Mode {
+        let global = self.global_mode.unwrap_or(Mode::Readwrite);
+        if global == Mode::ReadonlyOverride {
+            return global;
+        }
+        subject
+            .and_then(|s| self.subject_mode.get(s).copied())
+            .unwrap_or(global)
     }
 
     pub fn compatibility(&self, subject: &str) -> Compatibility {
@@ -389,23 +494,88 @@ impl Registry {
         subject: &str,
         schema: &Submitted,
     ) -> Result<Registered, ApiError> {
+        self.register_as(subject, schema, Given::default()).await
+    }
+
+    /// [`Registry::register`], with the id and version a client may give:
+    /// kept in IMPORT mode (no compatibility check then), refused in any
+    /// other mode unless they are what the registry would answer anyway.
+    pub async fn register_as(
+        &self,
+        subject: &str,
+        schema: &Submitted,
+        given: Given,
+    ) -> Result<Registered, ApiError> {
         for _attempt in 0..5 {
             self.log.catch_up().await?;
             let (canonical, id, version) = {
                 let state = self.state.read();
-                let (canonical, _) = state.canonical(schema)?;
-                if let Some(found) = find_in_subject(&state, subject, &canonical) {
-                    return Ok(found);
+                let mode = state.mode(Some(subject));
+                if mode.is_read_only() {
+                    return Err(read_only(subject));
                 }
-                let level = state.compatibility(subject);
-                compatibility::check(&state, subject, schema, level, None)
-                    .map_err(|m| ApiError::new(ErrorCode::IncompatibleSchema, m))?;
-                let version = state
-                    .subjects
-                    .get(subject)
-                    .and_then(|v| v.last())
-                    .map_or(1, |v| v.version + 1);
-                let id = state.by_canonical.get(&canonical).copied();
+                let (canonical, _) = state.canonical(schema)?;
+                let import = mode == Mode::Import;
+                if let Some(found) = find_in_subject(&state, subject, &canonical) {
+                    if given.id.is_none_or(|id| id == found.id)
+                        && given.version.is_none_or(|v| v == found.version)
+                    {
+                        return Ok(found);
+                    }
+                }
+                if !import && (given.id.is_some() || given.version.is_some()) {
+                    return Err(ApiError::new(
+                        ErrorCode::OperationNotPermitted,
+                        format!(
+                            "Subject '{subject}' is not in IMPORT mode: a registration cannot choose its id or version"
+                        ),
+                    ));
+                }
+                if import && given.id.is_none() {
+                    return Err(ApiError::new(
+                        ErrorCode::OperationNotPermitted,
+                        format!(
+                            "Subject '{subject}' is in IMPORT mode: a registration must give the schema's id"
+                        ),
+                    ));
+                }
+                if let Some(id) = given.id {
+                    if id == 0 || id > i32::MAX as u32 {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidSchema,
+                            format!("Invalid schema id {id}"),
+                        ));
+                    }
+                    if let Some(existing) = state.schemas.get(&id) {
+                        if existing.canonical != canonical {
+                            return Err(ApiError::new(
+                                ErrorCode::OperationNotPermitted,
+                                format!("Overwrite new schema with id {id} is not permitted: the id names another schema"),
+                            ));
+                        }
+                    }
+                }
+                let all = state.versions(subject, Deleted::Include);
+                let version = match given.version {
+                    Some(v) => {
+                        if all.iter().any(|x| x.version == v) {
+                            return Err(ApiError::new(
+                                ErrorCode::OperationNotPermitted,
+                                format!("Subject '{subject}' already has a version {v}"),
+                            ));
+                        }
+                        v
+                    }
+                    None => all.last().map_or(1, |v| v.version + 1),
+                };
+                if !import {
+                    let level = state.compatibility(subject);
+                    compatibility::check(&state, subject, schema, level, None)
+                        .map_err(|m| ApiError::new(ErrorCode::IncompatibleSchema, m))?;
+                }
+                let id = given
+                    .id
+                    .or_else(|| state.by_canonical.get(&canonical).copied());
                 (canonical, id, version)
             };
             let id = match id {
@@ -421,7 +591,9 @@ impl Registry {
                 .await?;
             let state = self.state.read();
             if let Some(found) = find_in_subject(&state, subject, &canonical) {
-                return Ok(found);
+                if given.id.is_none_or(|id| id == found.id) {
+                    return Ok(found);
+                }
             }
             // Another instance took this version or id first; try again.
         }
@@ -467,55 +639,75 @@ impl Registry {
     /// Deletes versions of a subject: softly (they stay readable by id and
     /// in the log, marked deleted) or, if already soft-deleted, for good.
     /// `version` `None` means every version. Returns the versions deleted.
+    /// The errors are Confluent's: 40401, 40402, 40404 to 40407, 42206.
     pub async fn delete(
         &self,
         subject: &str,
-        version: Option<u32>,
+        version: Option<VersionSpec>,
         permanent: bool,
     ) -> Result<Vec<u32>, ApiError> {
         self.log.catch_up().await?;
         let targets: Vec<SubjectVersion> = {
             let state = self.state.read();
-            let all = state.subjects.get(subject).cloned().unwrap_or_default();
+            if state.mode(Some(subject)).is_read_only() {
+                return Err(read_only(subject));
+            }
+            let all = state.versions(subject, Deleted::Include);
             if all.is_empty() {
-                return Err(ApiError::new(
-                    ErrorCode::SubjectNotFound,
-                    format!("Subject '{subject}' not found."),
-                ));
+                return Err(subject_not_found(subject));
             }
-            let chosen: Vec<SubjectVersion> = all
-                .into_iter()
-                .filter(|v| version.is_none_or(|n| v.version == n))
-                .filter(|v| permanent || !v.deleted)
-                .collect();
-            if chosen.is_empty() {
-                return Err(ApiError::new(
-                    ErrorCode::VersionNotFound,
-                    format!(
-                        "Version {} not found.",
-                        version.map_or("any".into(), |n| n.to_string())
-                    ),
-                ));
-            }
+            let chosen: Vec<SubjectVersion> = match version {
+                None if permanent => {
+                    if all.iter().any(|v| !v.deleted) {
+                        return Err(ApiError::new(
+                            ErrorCode::NotSoftDeleted,
+                            format!("Subject '{subject}' was not deleted first before being permanently deleted"),
+                        ));
+                    }
+                    all
+                }
+                None => {
+                    let live: Vec<SubjectVersion> =
+                        all.into_iter().filter(|v| !v.deleted).collect();
+                    if live.is_empty() {
+                        return Err(ApiError::new(
+                            ErrorCode::SubjectSoftDeleted,
+                            format!("Subject '{subject}' was soft deleted.Set permanent=true to delete permanently"),
+                        ));
+                    }
+                    live
+                }
+                Some(spec) => {
+                    let found = match spec {
+                        VersionSpec::Latest if permanent => all.last().copied(),
+                        // The newest live one, as Confluent reads `latest`.
+                        VersionSpec::Latest => all.iter().rev().find(|v| !v.deleted).copied(),
+                        VersionSpec::Number(n) => all.iter().find(|v| v.version == n).copied(),
+                    };
+                    let v = found.ok_or_else(|| version_not_found(spec))?;
+                    if permanent && !v.deleted {
+                        return Err(ApiError::new(
+                            ErrorCode::VersionNotSoftDeleted,
+                            format!("Subject '{subject}' Version {} was not deleted first before being permanently deleted", v.version),
+                        ));
+                    }
+                    if !permanent && v.deleted {
+                        return Err(ApiError::new(
+                            ErrorCode::VersionSoftDeleted,
+                            format!("Subject '{subject}' Version {} was soft deleted.Set permanent=true to delete permanently", v.version),
+                        ));
+                    }
+                    vec![v]
+                }
+            };
             for v in &chosen {
                 let users = state.referenced_by(subject, v.version, permanent);
                 if !users.is_empty() {
                     return Err(ApiError::new(
                         ErrorCode::ReferenceExists,
                         format!(
-                            "One or more references exist to subject '{subject}' version {}: schemas {users:?}",
+                            "One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={}}}: schemas {users:?}",
                             v.version
-                        ),
-                    ));
-                }
-            }
-            if permanent {
-                if let Some(live) = chosen.iter().find(|v| !v.deleted) {
-                    return Err(ApiError::new(
-                        ErrorCode::NotSoftDeleted,
-                        format!(
-                            "Subject '{subject}' version {} was not deleted first before being permanently deleted",
-                            live.version
                         ),
                     ));
                 }
@@ -532,7 +724,49 @@ impl Registry {
                     .await?;
             }
         }
+        // A deleted subject's own level and mode go with it.
+        if version.is_none() {
+            let (level, mode) = {
+                let state = self.state.read();
+                (
+                    state.subject_config.contains_key(subject),
+                    state.subject_mode.contains_key(subject),
+                )
+            };
+            if level {
+                self.log.write_config(Some(subject), None).await?;
+            }
+            if mode {
+                self.log.write_mode(Some(subject), None).await?;
+            }
+        }
         Ok(targets.iter().map(|v| v.version).collect())
+    }
+
+    /// Sets the mode of a subject, or the global one; `None` removes a
+    /// subject's own mode. IMPORT over existing schemas needs `force`, as
+    /// in Confluent's registry.
+    pub async fn set_mode(
+        &self,
+        subject: Option<&str>,
+        mode: Option<Mode>,
+        force: bool,
+    ) -> Result<(), ApiError> {
+        self.log.catch_up().await?;
+        if mode == Some(Mode::Import) && !force {
+            let state = self.state.read();
+            let existing = match subject {
+                Some(s) => !state.versions(s, Deleted::Include).is_empty(),
+                None => !state.subjects.is_empty(),
+            };
+            if existing {
+                return Err(ApiError::new(
+                    ErrorCode::OperationNotPermitted,
+                    "Cannot import since found existing subjects (set force=true to import anyway)",
+                ));
+            }
+        }
+        self.log.write_mode(subject, mode).await
     }
 
     /// Sets the compatibility level of a subject, or the global one.
@@ -544,10 +778,47 @@ impl Registry {
         self.log.write_config(subject, Some(level)).await
     }
 
+    /// Removes the global level; the default (BACKWARD) applies again.
+    pub async fn clear_global_compatibility(&self) -> Result<(), ApiError> {
+        self.log.write_config(None, None).await
+    }
+
     /// Removes a subject's own compatibility level.
     pub async fn clear_compatibility(&self, subject: &str) -> Result<(), ApiError> {
         self.log.write_config(Some(subject), None).await
     }
+}
+
+/// The id and version a registration may give (IMPORT mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Given {
+    pub id: Option<u32>,
+    pub version: Option<u32>,
+}
+
+pub fn subject_not_found(subject: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::SubjectNotFound,
+        format!("Subject '{subject}' not found."),
+    )
+}
+
+pub fn version_not_found(spec: VersionSpec) -> ApiError {
+    let shown = match spec {
+        VersionSpec::Latest => "latest".to_string(),
+        VersionSpec::Number(n) => n.to_string(),
+    };
+    ApiError::new(
+        ErrorCode::VersionNotFound,
+        format!("Version {shown} not found."),
+    )
+}
+
+fn read_only(subject: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::OperationNotPermitted,
+        format!("Subject {subject} is in read-only mode"),
+    )
 }
 
 /// The registry produce requests use: the embedded one, or an external one
