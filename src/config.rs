@@ -477,6 +477,11 @@ pub struct SchemaRegistryConfig {
     pub basic_auth_user_info: String,
     /// Time allowed for one call to the external registry.
     pub timeout_ms: u64,
+    /// The subjects schemas are registered under when a request does not
+    /// name one: TOPIC_NAME (`<topic>-key`, `<topic>-value`), RECORD_NAME
+    /// (the record's full name) or TOPIC_RECORD_NAME (`<topic>-<record>`).
+    /// v2 always uses it; a v3 record may choose its own.
+    pub subject_name_strategy: crate::schemas::naming::SubjectNameStrategy,
 }
 
 impl Default for SchemaRegistryConfig {
@@ -485,6 +490,7 @@ impl Default for SchemaRegistryConfig {
             url: String::new(),
             basic_auth_user_info: String::new(),
             timeout_ms: 10_000,
+            subject_name_strategy: Default::default(),
         }
     }
 }

@@ -317,3 +317,160 @@ async fn instance_errors_and_expiry() {
     .await
     .assert_error(404, 40403);
 }
+
+/// Confluent's v2 answers for the long tail: subscription conflicts (409 /
+/// 40903), `records?timeout=` honoured up to the cap, commits of the last
+/// record processed (N+1 committed, with metadata) read back by a new
+/// instance of the group, trailing slashes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_timeouts_and_commits_answer_as_confluent() {
+    let t = topic("conform");
+    let mut config = embedded_config(&[&t], 1);
+    config.consumers.max_request_timeout_ms = 3_000;
+    let gw = TestGateway::start(config).await;
+    let post = |path: String, body: Value| {
+        let gw = &gw;
+        async move { send(gw, reqwest::Method::POST, &path, &[], Some(body)).await }
+    };
+    let group = topic("g");
+    let base = format!("/consumers/{group}/instances/a");
+    let created = post(
+        format!("/consumers/{group}/"),
+        json!({"name": "a", "format": "json", "auto.offset.reset": "earliest", "auto.commit.enable": "false"}),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+
+    // topics and topic_pattern together, and assign after subscribe: 409.
+    post(
+        format!("{base}/subscription"),
+        json!({"topics": [t], "topic_pattern": "c.*"}),
+    )
+    .await
+    .assert_error(409, 40903);
+    let r = post(format!("{base}/subscription/"), json!({"topics": [t]})).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    post(
+        format!("{base}/assignments"),
+        json!({"partitions": [{"topic": t, "partition": 0}]}),
+    )
+    .await
+    .assert_error(409, 40903);
+
+    // timeout=2000 on an empty topic waits two seconds, not the default one;
+    // a larger one is cut to the cap (3 s here).
+    let read = |timeout: u64| {
+        let gw = &gw;
+        let path = format!("{base}/records?timeout={timeout}");
+        async move {
+            let start = std::time::Instant::now();
+            let r = send(
+                gw,
+                reqwest::Method::GET,
+                &path,
+                &[("Accept", "application/vnd.kafka.json.v2+json")],
+                None,
+            )
+            .await;
+            (r, start.elapsed())
+        }
+    };
+    // The first read waits for the group's assignment; afterwards reads
+    // take only their timeout.
+    read(100).await;
+    let (r, took) = read(2_000).await;
+    assert_eq!((r.status, r.json()), (200, json!([])));
+    assert!(
+        took >= Duration::from_millis(1_900) && took < Duration::from_millis(2_900),
+        "{took:?}"
+    );
+    let (_, took) = read(60_000).await;
+    assert!(
+        took >= Duration::from_millis(2_900) && took < Duration::from_millis(4_500),
+        "{took:?}"
+    );
+
+    // Five records; commit offset 2 (the last processed), with metadata.
+    let batch: Vec<Value> = (0..5).map(|i| json!({"value": {"n": i}})).collect();
+    let r = gw
+        .post(
+            &format!("/topics/{t}"),
+            JSON,
+            json!({"records": batch}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        let (r, _) = read(500).await;
+        got.extend(r.json().as_array().unwrap().clone());
+        if got.len() == 5 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 5, "{got:?}");
+    let r = post(
+        format!("{base}/offsets"),
+        json!({"offsets": [{"topic": t, "partition": 0, "offset": 2, "metadata": "ck-2"}]}),
+    )
+    .await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let committed = send(
+        &gw,
+        reqwest::Method::GET,
+        &format!("{base}/offsets"),
+        &[],
+        Some(json!({"partitions": [{"topic": t, "partition": 0}]})),
+    )
+    .await;
+    assert_eq!(
+        committed.json(),
+        json!({"offsets": [{"topic": t, "partition": 0, "offset": 3, "metadata": "ck-2"}]}),
+        "Confluent answers the committed position: the offset given plus one"
+    );
+    let r = send(&gw, reqwest::Method::DELETE, &base, &[], None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // A new instance of the group resumes after the committed record (by
+    // assignment: no wait for the group to rebalance).
+    post(
+        format!("/consumers/{group}"),
+        json!({"name": "b", "format": "json"}),
+    )
+    .await;
+    let base = format!("/consumers/{group}/instances/b");
+    post(
+        format!("{base}/assignments"),
+        json!({"partitions": [{"topic": t, "partition": 0}]}),
+    )
+    .await;
+    let mut resumed = Vec::new();
+    for _ in 0..20 {
+        let r = records(&gw, &base, "json").await;
+        resumed.extend(r.json().as_array().unwrap().clone());
+        if resumed.len() >= 2 {
+            break;
+        }
+    }
+    let offsets: Vec<i64> = resumed
+        .iter()
+        .map(|r| r["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, [3, 4]);
+    // And subscribe after assign is refused the same way.
+    post(
+        format!("/consumers/{group}"),
+        json!({"name": "c", "format": "json"}),
+    )
+    .await;
+    let base = format!("/consumers/{group}/instances/c");
+    let r = post(
+        format!("{base}/assignments"),
+        json!({"partitions": [{"topic": t, "partition": 0}]}),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    post(format!("{base}/subscription"), json!({"topics": [t]}))
+        .await
+        .assert_error(409, 40903);
+}

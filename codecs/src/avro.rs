@@ -459,6 +459,17 @@ impl Codec for AvroCodec {
         Format::Avro
     }
 
+    fn record_name(&self) -> Option<String> {
+        match &self.schema {
+            Schema::Record(apache_avro::schema::RecordSchema { name, .. })
+            | Schema::Enum(apache_avro::schema::EnumSchema { name, .. })
+            | Schema::Fixed(apache_avro::schema::FixedSchema { name, .. }) => {
+                Some(name.fullname(None))
+            }
+            _ => None,
+        }
+    }
+
     fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let start = out.len();
         out.push(0);

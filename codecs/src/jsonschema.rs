@@ -10,6 +10,8 @@ use crate::{Codec, CodecError, Format, Referenced, Value};
 pub struct JsonSchemaCodec {
     id: u32,
     validator: jsonschema::Validator,
+    /// The schema's `title`, its record name.
+    title: Option<String>,
 }
 
 impl JsonSchemaCodec {
@@ -41,7 +43,15 @@ impl JsonSchemaCodec {
             .with_retriever(References(documents))
             .build(&schema)
             .map_err(|e| CodecError::InvalidSchema(e.to_string()))?;
-        Ok(JsonSchemaCodec { id, validator })
+        let title = schema
+            .get("title")
+            .and_then(|t| t.as_str())
+            .map(String::from);
+        Ok(JsonSchemaCodec {
+            id,
+            validator,
+            title,
+        })
     }
 }
 
@@ -74,6 +84,10 @@ impl jsonschema::Retrieve for References {
 impl Codec for JsonSchemaCodec {
     fn format(&self) -> Format {
         Format::JsonSchema
+    }
+
+    fn record_name(&self) -> Option<String> {
+        self.title.clone()
     }
 
     fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {

@@ -129,6 +129,13 @@ pub trait Codec: Send + Sync {
     /// receives): the inverse of [`Codec::encode`]. Schema codecs check the
     /// framing and decode with their schema.
     fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError>;
+
+    /// The fully qualified name of a schema's top-level type (an Avro
+    /// named type, a Protobuf message, a JSON Schema's `title`), which the
+    /// RECORD_NAME and TOPIC_RECORD_NAME subject name strategies use.
+    fn record_name(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The payload of Confluent-framed bytes written with schema `id`.

@@ -509,8 +509,9 @@ fn schema_fields(
 }
 
 /// The schema codec for `part` ("key" or "value"): by id, or by
-/// registering (or finding) the schema under `<topic>-<part>`
-/// (TopicNameStrategy). `None` when the request names no schema for it.
+/// registering (or finding) the schema under the subject the configured
+/// strategy names (`<topic>-<part>` by default). `None` when the request
+/// names no schema for it.
 async fn resolve_schema<'a>(
     state: &AppState,
     format: Format,
@@ -527,13 +528,22 @@ async fn resolve_schema<'a>(
         ErrorCode::Throttled | ErrorCode::IncompatibleSchema => e,
         _ => ApiError::new(ErrorCode::SchemaRegistryLookup, e.message),
     };
-    let subject = format!("{topic}-{part}");
     let schemas = state.schema_registry()?;
     let id = match (id, schema) {
         (Some(id), _) => id,
         (None, Some(text)) => {
+            // The configured subject name strategy; those that use the
+            // record's name compile the schema to find it.
+            let strategy = state.config.schema_registry.subject_name_strategy;
+            let schema_type = crate::schemas::SchemaType::of(format);
+            let probe = if strategy.needs_schema() {
+                Some(crate::schemas::build_codec(0, schema_type, &text, &[]).map_err(lookup)?)
+            } else {
+                None
+            };
+            let subject = strategy.subject(topic, part, probe.as_ref())?;
             schemas
-                .register(&subject, &text, crate::schemas::SchemaType::of(format))
+                .register(&subject, &text, schema_type)
                 .await
                 .map_err(lookup)?
                 .0

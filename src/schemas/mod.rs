@@ -16,6 +16,7 @@
 
 pub mod compatibility;
 pub mod log;
+pub mod naming;
 pub mod remote;
 
 use std::collections::{BTreeMap, HashMap};

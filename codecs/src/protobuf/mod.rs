@@ -121,6 +121,10 @@ impl Codec for ProtobufCodec {
         Format::Protobuf
     }
 
+    fn record_name(&self) -> Option<String> {
+        Some(self.message.full_name().to_string())
+    }
+
     fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let start = out.len();
         out.push(0);

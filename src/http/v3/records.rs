@@ -773,14 +773,20 @@ async fn part(
             (PartCodec::Plain(codec), PartMeta::plain(f))
         }
         _ => {
-            let subject = match (subject, strategy.as_deref()) {
-                (Some(subject), _) => subject,
-                (None, None | Some("TOPIC_NAME")) => format!("{topic}-{which}"),
-                (None, Some(other)) => {
-                    return Err(unprocessable(format!(
-                        "{which}.subject_name_strategy {other} is not supported yet; use TOPIC_NAME or name the subject"
-                    )))
-                }
+            use crate::schemas::naming::SubjectNameStrategy;
+            let strategy = match strategy.as_deref() {
+                None => SubjectNameStrategy::TopicName,
+                Some(name) => SubjectNameStrategy::parse(name).ok_or_else(|| {
+                    unprocessable(format!(
+                        "{which}.subject_name_strategy {name} is not one of TOPIC_NAME, RECORD_NAME, TOPIC_RECORD_NAME"
+                    ))
+                })?,
+            };
+            // The subject: named, or the strategy's (which for RECORD_NAME
+            // and TOPIC_RECORD_NAME needs the schema, by id or as text).
+            let named = |codec: Option<&Arc<dyn gateway_codecs::Codec>>| match &subject {
+                Some(subject) => Ok(subject.clone()),
+                None => strategy.subject(topic, which, codec),
             };
             let schemas = state.schema_registry()?;
             let lookup = |e: ApiError| match e.code {
@@ -790,27 +796,42 @@ async fn part(
                 ErrorCode::Throttled | ErrorCode::IncompatibleSchema => e,
                 _ => ApiError::new(ErrorCode::SchemaRegistryLookup, e.message),
             };
-            let (id, version) = if let Some(id) = schema_id {
-                (id, None)
+            let mut by_id = None;
+            let (id, version, subject) = if let Some(id) = schema_id {
+                let codec = schemas.codec(id, format).await.map_err(lookup)?;
+                let subject = named(Some(&codec))?;
+                by_id = Some(codec);
+                (id, None, subject)
             } else if let Some(version) = schema_version {
+                let subject = named(None)?;
                 let (id, version) = schemas
                     .version(&subject, Some(version))
                     .await
                     .map_err(lookup)?;
-                (id, Some(version))
+                (id, Some(version), subject)
             } else if let Some(text) = schema {
                 let f = format.ok_or_else(|| {
                     unprocessable(format!(
                         "{which}: a schema needs a type (AVRO, PROTOBUF or JSONSCHEMA)"
                     ))
                 })?;
-                schemas
-                    .register(&subject, &text, crate::schemas::SchemaType::of(f))
+                let schema_type = crate::schemas::SchemaType::of(f);
+                let subject = if subject.is_none() && strategy.needs_schema() {
+                    let probe =
+                        crate::schemas::build_codec(0, schema_type, &text, &[]).map_err(lookup)?;
+                    named(Some(&probe))?
+                } else {
+                    named(None)?
+                };
+                let (id, version) = schemas
+                    .register(&subject, &text, schema_type)
                     .await
-                    .map_err(lookup)?
+                    .map_err(lookup)?;
+                (id, version, subject)
             } else {
+                let subject = named(None)?;
                 match schemas.version(&subject, None).await {
-                    Ok((id, version)) => (id, Some(version)),
+                    Ok((id, version)) => (id, Some(version), subject),
                     // No type and no schema for the subject: plain JSON.
                     Err(e) if format.is_none() && e.code == ErrorCode::SubjectNotFound => {
                         let codec = state.codecs.get(Format::Json).expect("json is built in");
@@ -825,7 +846,10 @@ async fn part(
                     Err(e) => return Err(lookup(e)),
                 }
             };
-            let codec = schemas.codec(id, format).await.map_err(lookup)?;
+            let codec = match by_id {
+                Some(codec) => codec,
+                None => schemas.codec(id, format).await.map_err(lookup)?,
+            };
             let meta = PartMeta {
                 format: codec.format(),
                 subject: Some(subject),
