@@ -30,6 +30,23 @@ fn codecs(c: &mut Criterion) {
                 codec.encode(black_box(&value), &mut out).unwrap();
             })
         });
+        // The consumer side: Kafka bytes to the response's JSON text,
+        // through a tree (what the gateway did) and written straight.
+        let mut stored = Vec::new();
+        codec.encode(&value, &mut stored).unwrap();
+        group.bench_function("decode_tree", |b| {
+            b.iter(|| {
+                out.clear();
+                let tree = codec.decode(black_box(&stored)).unwrap();
+                serde_json::to_writer(&mut out, &tree).unwrap();
+            })
+        });
+        group.bench_function("decode_json", |b| {
+            b.iter(|| {
+                out.clear();
+                codec.decode_json(black_box(&stored), &mut out).unwrap();
+            })
+        });
         group.finish();
     }
 }

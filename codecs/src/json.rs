@@ -21,6 +21,15 @@ impl Codec for JsonCodec {
     fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
         serde_json::from_slice(bytes).map_err(|e| CodecError::InvalidData(format!("not JSON: {e}")))
     }
+
+    /// The record is JSON text already: checked to be one valid JSON value
+    /// (with no tree built), then copied as it is.
+    fn decode_json(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| CodecError::InvalidData(format!("not JSON: {e}")))?;
+        out.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

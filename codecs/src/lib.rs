@@ -130,6 +130,16 @@ pub trait Codec: Send + Sync {
     /// framing and decode with their schema.
     fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError>;
 
+    /// Appends the JSON text of what [`Codec::decode`] gives to `out`: what
+    /// a consumer's response holds. Codecs that can write it without
+    /// building the tree first (JSON: validated, then copied; binary:
+    /// base64 straight into `out`) do. On error `out` may hold a partial
+    /// value; the caller truncates.
+    fn decode_json(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let value = self.decode(bytes)?;
+        serde_json::to_writer(out, &value).map_err(|e| CodecError::InvalidData(e.to_string()))
+    }
+
     /// The fully qualified name of a schema's top-level type (an Avro
     /// named type, a Protobuf message, a JSON Schema's `title`), which the
     /// RECORD_NAME and TOPIC_RECORD_NAME subject name strategies use.
@@ -268,6 +278,33 @@ mod tests {
         }
         for format in [Format::Avro, Format::Protobuf, Format::JsonSchema] {
             assert!(registry.get(format).is_none());
+        }
+    }
+
+    #[test]
+    fn decode_json_writes_what_decode_gives() {
+        let registry = Registry::new();
+        let inputs: [&[u8]; 5] = [
+            br#"{"a": [1, 2.5, "x\u00e9"], "b": null}"#,
+            b"  42 ",
+            b"\"text\"",
+            b"",
+            &[0xff, 0x00, 0x10],
+        ];
+        for format in [Format::Binary, Format::Json, Format::String] {
+            let codec = registry.get(format).unwrap();
+            for bytes in inputs {
+                let mut out = b"[".to_vec();
+                match (codec.decode(bytes), codec.decode_json(bytes, &mut out)) {
+                    (Ok(tree), Ok(())) => {
+                        out.push(b']');
+                        let written: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                        assert_eq!(written, serde_json::json!([tree]), "{format} {bytes:?}");
+                    }
+                    (Err(_), Err(_)) => {}
+                    (a, b) => panic!("{format} {bytes:?}: {a:?} against {b:?}"),
+                }
+            }
         }
     }
 

@@ -435,46 +435,90 @@ async fn records(
     }
     let (timeout, max_bytes) = limits(req.query_string(), &state, &instance)?;
     let fetched = instance.poll(timeout, max_bytes).await?;
-    let mut out = Vec::with_capacity(fetched.len());
-    for record in fetched {
-        out.push(decode(&state, instance.format, record).await?);
+    // One response buffer, each record's key and value written straight
+    // into it by its codec (no JSON tree in between).
+    let estimate: usize = fetched
+        .iter()
+        .map(|r| {
+            96 + r.topic.len()
+                + (r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len)) * 4
+                    / 3
+        })
+        .sum();
+    let mut body = Vec::with_capacity(estimate + 2);
+    body.push(b'[');
+    for (i, record) in fetched.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_record(&state, instance.format, record, &mut body).await?;
     }
-    Ok(HttpResponse::Ok().content_type(content_type).json(out))
+    body.push(b']');
+    Ok(HttpResponse::Ok().content_type(content_type).body(body))
 }
 
-/// A record in the shape Confluent's v2 consumer gives, with its
+/// Writes a record in the shape Confluent's v2 consumer gives, with its
 /// timestamp and (when it has some) headers besides.
-async fn decode(state: &AppState, format: Format, record: Fetched) -> Result<Value, ApiError> {
-    let key = decode_part(state, format, record.key.as_deref()).await?;
-    let value = decode_part(state, format, record.value.as_deref()).await?;
-    let mut out = json!({
-        "topic": record.topic,
-        "key": key,
-        "value": value,
-        "partition": record.partition,
-        "offset": record.offset,
-        "timestamp": record.timestamp,
-    });
-    if !record.headers.is_empty() {
-        let headers: Vec<Value> = record
-            .headers
-            .into_iter()
-            .map(|(name, value)| {
-                json!({"name": name, "value": value.map(|v| base64_simd::STANDARD.encode_to_string(v))})
-            })
-            .collect();
-        out["headers"] = json!(headers);
+async fn write_record(
+    state: &AppState,
+    format: Format,
+    record: &Fetched,
+    out: &mut Vec<u8>,
+) -> Result<(), ApiError> {
+    use std::io::Write;
+    let text = |out: &mut Vec<u8>, s: &str| serde_json::to_writer(out, s).expect("writes to a Vec");
+    out.extend_from_slice(b"{\"topic\":");
+    text(out, &record.topic);
+    out.extend_from_slice(b",\"key\":");
+    write_part(state, format, record.key.as_deref(), out).await?;
+    out.extend_from_slice(b",\"value\":");
+    write_part(state, format, record.value.as_deref(), out).await?;
+    let _ = write!(
+        out,
+        ",\"partition\":{},\"offset\":{},\"timestamp\":",
+        record.partition, record.offset
+    );
+    match record.timestamp {
+        Some(t) => {
+            let _ = write!(out, "{t}");
+        }
+        None => out.extend_from_slice(b"null"),
     }
-    Ok(out)
+    if !record.headers.is_empty() {
+        out.extend_from_slice(b",\"headers\":[");
+        for (i, (name, value)) in record.headers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"name\":");
+            text(out, name);
+            out.extend_from_slice(b",\"value\":");
+            match value {
+                Some(v) => {
+                    out.push(b'"');
+                    base64_simd::STANDARD.encode_append(v, out);
+                    out.push(b'"');
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+    Ok(())
 }
 
-async fn decode_part(
+/// Writes a key or value as its JSON form (`null` for none).
+async fn write_part(
     state: &AppState,
     format: Format,
     bytes: Option<&[u8]>,
-) -> Result<Value, ApiError> {
+    out: &mut Vec<u8>,
+) -> Result<(), ApiError> {
     let Some(bytes) = bytes else {
-        return Ok(Value::Null);
+        out.extend_from_slice(b"null");
+        return Ok(());
     };
     let failed = |e: gateway_codecs::CodecError| {
         ApiError::new(
@@ -483,7 +527,7 @@ async fn decode_part(
         )
     };
     match state.codecs.get(format) {
-        Some(codec) => codec.decode(bytes).map_err(failed),
+        Some(codec) => codec.decode_json(bytes, out).map_err(failed),
         None => {
             let id = gateway_codecs::schema_id(bytes).ok_or_else(|| {
                 failed(gateway_codecs::CodecError::InvalidData(
@@ -497,7 +541,7 @@ async fn decode_part(
                 .map_err(|e| {
                     ApiError::new(ErrorCode::Kafka, format!("schema {id}: {}", e.message))
                 })?;
-            codec.decode(bytes).map_err(failed)
+            codec.decode_json(bytes, out).map_err(failed)
         }
     }
 }
