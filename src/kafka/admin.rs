@@ -1,7 +1,12 @@
-//! Topic administration for the v3 API: create, delete, describe configs,
-//! through librdkafka's admin client (its own connection, with the
-//! producer's connection and security settings).
+//! Administration for the v3 API, through librdkafka's admin client (its
+//! own connection, with the producer's connection and security settings):
+//! topics, configs, the cluster's description, consumer groups and their
+//! offsets, ACLs. What rdkafka does not wrap goes through [`admin_ffi`].
+//! Every call first checks the broker advertises the API it needs
+//! ([`capabilities`]), so an unsupported one answers 501 at once.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{
@@ -12,17 +17,26 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
 use crate::config::KafkaConfig;
 use crate::error::{ApiError, ErrorCode};
+use crate::kafka::admin_ffi::{Acl, ClusterDescription, ConfigTarget, Handle};
+use crate::kafka::capabilities::{Api, Probe};
+use crate::kafka::groups::Group;
 
 pub struct Admin {
-    client: AdminClient<DefaultClientContext>,
+    client: Arc<AdminClient<DefaultClientContext>>,
     timeout: Duration,
+    /// Connection settings, for the short-lived group clients.
+    settings: Vec<(String, String)>,
+    probe: Probe,
 }
 
-/// One topic configuration as the broker describes it.
+/// One configuration as the broker describes it (topic or broker).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicConfig {
+pub struct ConfigInfo {
     pub name: String,
     pub value: Option<String>,
     pub is_default: bool,
@@ -34,14 +48,172 @@ pub struct TopicConfig {
 
 impl Admin {
     pub fn new(config: &KafkaConfig, bootstrap_servers: &str) -> KafkaResult<Admin> {
+        let settings = config.connection_settings(bootstrap_servers);
         let mut client_config = ClientConfig::new();
-        for (key, value) in config.connection_settings(bootstrap_servers) {
+        for (key, value) in &settings {
             client_config.set(key, value);
         }
+        let timeout = Duration::from_millis(config.metadata_timeout_ms);
         Ok(Admin {
-            client: client_config.create()?,
-            timeout: Duration::from_millis(config.metadata_timeout_ms),
+            client: Arc::new(client_config.create()?),
+            timeout,
+            probe: Probe::new(settings.clone(), timeout),
+            settings,
         })
+    }
+
+    /// `Ok` unless the broker lacks `api` (501 at once).
+    pub async fn require(&self, api: Api, what: &str) -> Result<(), ApiError> {
+        self.probe.require(api, what).await
+    }
+
+    /// `Ok` if the broker implements ACL administration (all three APIs).
+    pub async fn require_acl_admin(&self, what: &str) -> Result<(), ApiError> {
+        let caps = self.probe.get().await?;
+        if caps.is_empty() {
+            return Ok(());
+        }
+        caps.require_acl_admin(what)
+    }
+
+    /// Runs `f` with the admin client's native handle on a blocking
+    /// thread; the client is kept alive for the call.
+    async fn ffi<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Handle, Duration) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let client = Arc::clone(&self.client);
+        let timeout = self.timeout;
+        tokio::task::spawn_blocking(move || f(Handle(client.inner().native_ptr()), timeout))
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("admin task failed: {e}")))?
+    }
+
+    /// IncrementalAlterConfigs: `None` values are deleted (back to the
+    /// default).
+    pub async fn alter_configs(
+        &self,
+        target: OwnedTarget,
+        changes: Vec<(String, Option<String>)>,
+    ) -> Result<(), ApiError> {
+        self.require(Api::IncrementalAlterConfigs, "altering configs")
+            .await?;
+        self.ffi(move |h, timeout| {
+            let target = match &target {
+                OwnedTarget::Topic(t) => ConfigTarget::Topic(t),
+                OwnedTarget::Broker(id) => ConfigTarget::Broker(*id),
+            };
+            h.incremental_alter_configs(target, &changes, timeout)
+        })
+        .await
+    }
+
+    /// DescribeCluster: the controller and every broker's address.
+    pub async fn describe_cluster(&self) -> Result<ClusterDescription, ApiError> {
+        self.require(Api::DescribeCluster, "describing the cluster")
+            .await?;
+        self.ffi(|h, timeout| h.describe_cluster(timeout)).await
+    }
+
+    /// Every consumer group (`None`) or one, described.
+    pub async fn groups(&self, group: Option<String>) -> Result<Vec<Group>, ApiError> {
+        self.require(Api::ListGroups, "listing consumer groups")
+            .await?;
+        self.require(Api::DescribeGroups, "describing consumer groups")
+            .await?;
+        let found = self
+            .ffi(move |h, timeout| h.list_groups(group.as_deref(), timeout))
+            .await?;
+        Ok(found.into_iter().map(Group::from_description).collect())
+    }
+
+    /// The group's committed offsets of `partitions` and their end offsets,
+    /// through a consumer with that group.id that never joins the group.
+    pub async fn group_offsets(
+        &self,
+        group: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<GroupOffsets, ApiError> {
+        self.require(Api::OffsetFetch, "reading a group's offsets")
+            .await?;
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.settings {
+            config.set(key, value);
+        }
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        let timeout = self.timeout;
+        tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = config.create().map_err(kafka)?;
+            let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+            for (topic, partition) in &partitions {
+                tpl.add_partition(topic, *partition);
+            }
+            let mut out = GroupOffsets::default();
+            if partitions.is_empty() {
+                return Ok(out);
+            }
+            let committed = consumer
+                .committed_offsets(tpl.clone(), timeout)
+                .map_err(kafka)?;
+            for e in committed.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    out.committed
+                        .insert((e.topic().to_string(), e.partition()), o);
+                }
+            }
+            // End offsets only where something is committed: one batched
+            // ListOffsets (timestamp -1, latest) per leader.
+            let mut ends = TopicPartitionList::with_capacity(out.committed.len());
+            for (topic, partition) in out.committed.keys() {
+                ends.add_partition_offset(topic, *partition, Offset::End)
+                    .map_err(kafka)?;
+            }
+            if ends.count() > 0 {
+                let ends = consumer.offsets_for_times(ends, timeout).map_err(kafka)?;
+                for e in ends.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        out.ends.insert((e.topic().to_string(), e.partition()), o);
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("offsets task failed: {e}")))?
+    }
+
+    pub async fn describe_acls(&self, filter: Acl) -> Result<Vec<Acl>, ApiError> {
+        self.require(Api::DescribeAcls, "listing ACLs").await?;
+        self.ffi(move |h, timeout| h.describe_acls(&filter, timeout))
+            .await
+    }
+
+    pub async fn create_acls(&self, acls: Vec<Acl>) -> Result<(), ApiError> {
+        self.require_acl_admin("creating ACLs").await?;
+        self.ffi(move |h, timeout| h.create_acls(&acls, timeout))
+            .await
+    }
+
+    pub async fn delete_acls(&self, filter: Acl) -> Result<Vec<Acl>, ApiError> {
+        self.require_acl_admin("deleting ACLs").await?;
+        self.ffi(move |h, timeout| h.delete_acls(&filter, timeout))
+            .await
+    }
+
+    /// The broker's configs (DescribeConfigs on the BROKER resource).
+    pub async fn broker_configs(&self, broker: i32) -> Result<Vec<ConfigInfo>, ApiError> {
+        self.require(Api::DescribeConfigs, "describing broker configs")
+            .await?;
+        let resource = ResourceSpecifier::Broker(broker);
+        let results = self
+            .client
+            .describe_configs([&resource], &self.options())
+            .await
+            .map_err(kafka)?;
+        collect_configs(results, |code| bad_request(code))
     }
 
     fn options(&self) -> AdminOptions {
@@ -58,6 +230,7 @@ impl Admin {
         configs: &[(String, String)],
         validate_only: bool,
     ) -> Result<(), ApiError> {
+        self.require(Api::CreateTopics, "creating topics").await?;
         let mut topic = NewTopic::new(
             name,
             partitions,
@@ -87,6 +260,7 @@ impl Admin {
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<(), ApiError> {
+        self.require(Api::DeleteTopics, "deleting topics").await?;
         let results = self
             .client
             .delete_topics(&[name], &self.options())
@@ -105,35 +279,59 @@ impl Admin {
         Ok(())
     }
 
-    pub async fn topic_configs(&self, name: &str) -> Result<Vec<TopicConfig>, ApiError> {
+    pub async fn topic_configs(&self, name: &str) -> Result<Vec<ConfigInfo>, ApiError> {
+        self.require(Api::DescribeConfigs, "describing topic configs")
+            .await?;
         let resource = ResourceSpecifier::Topic(name);
         let results = self
             .client
             .describe_configs([&resource], &self.options())
             .await
             .map_err(kafka)?;
-        let mut out = Vec::new();
-        for result in results {
-            let resource = result.map_err(|code| match code {
-                RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => {
-                    ApiError::topic_not_found(name)
-                }
-                other => bad_request(other),
-            })?;
-            for entry in resource.entries {
-                out.push(TopicConfig {
-                    source: source_name(&entry.source),
-                    name: entry.name,
-                    value: entry.value,
-                    is_default: entry.is_default,
-                    is_read_only: entry.is_read_only,
-                    is_sensitive: entry.is_sensitive,
-                });
+        collect_configs(results, |code| match code {
+            RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => {
+                ApiError::topic_not_found(name)
             }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+            other => bad_request(other),
+        })
     }
+}
+
+/// A config resource IncrementalAlterConfigs changes, owned (it crosses to
+/// a blocking thread).
+#[derive(Debug, Clone)]
+pub enum OwnedTarget {
+    Topic(String),
+    Broker(i32),
+}
+
+/// A group's committed offsets and the end offsets of those partitions.
+#[derive(Debug, Clone, Default)]
+pub struct GroupOffsets {
+    pub committed: BTreeMap<(String, i32), i64>,
+    pub ends: BTreeMap<(String, i32), i64>,
+}
+
+fn collect_configs(
+    results: Vec<rdkafka::admin::ConfigResourceResult>,
+    on_error: impl Fn(RDKafkaErrorCode) -> ApiError,
+) -> Result<Vec<ConfigInfo>, ApiError> {
+    let mut out = Vec::new();
+    for result in results {
+        let resource = result.map_err(&on_error)?;
+        for entry in resource.entries {
+            out.push(ConfigInfo {
+                source: source_name(&entry.source),
+                name: entry.name,
+                value: entry.value,
+                is_default: entry.is_default,
+                is_read_only: entry.is_read_only,
+                is_sensitive: entry.is_sensitive,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 fn source_name(source: &ConfigSource) -> &'static str {
