@@ -337,7 +337,8 @@ mod tests {
         let cluster = Resource::cluster;
         for prefix in ["/v3", "/kafka/v3"] {
             let c = format!("{prefix}/clusters/c");
-            let cases: Vec<(Method, String, Option<(Operation, Resource)>)> = vec![
+            type Case = (Method, String, Option<(Operation, Resource)>);
+            let cases: Vec<Case> = vec![
                 (Method::GET, format!("{c}/consumer-groups"), None),
                 (
                     Method::GET,

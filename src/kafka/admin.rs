@@ -213,7 +213,7 @@ impl Admin {
             .describe_configs([&resource], &self.options())
             .await
             .map_err(kafka)?;
-        collect_configs(results, |code| bad_request(code))
+        collect_configs(results, bad_request)
     }
 
     fn options(&self) -> AdminOptions {
@@ -350,5 +350,10 @@ fn bad_request(code: RDKafkaErrorCode) -> ApiError {
 }
 
 fn kafka(e: KafkaError) -> ApiError {
-    ApiError::new(ErrorCode::from_kafka_error(&e), e.to_string())
+    let code = match e.rdkafka_error_code() {
+        // librdkafka's own check (the probe normally answers first).
+        Some(RDKafkaErrorCode::UnsupportedFeature) => ErrorCode::UnsupportedByBroker,
+        _ => ErrorCode::from_kafka_error(&e),
+    };
+    ApiError::new(code, e.to_string())
 }

@@ -169,6 +169,9 @@ pub fn probe(settings: &[(String, String)], timeout: Duration) -> Result<Capabil
                 format!("cannot reach the Kafka cluster: {e}"),
             )
         })?;
+    // Logs go through the client's main queue (rdkafka sets log.queue):
+    // serve what is queued.
+    producer.poll(Duration::from_millis(100));
     let lines = producer
         .context()
         .lines
