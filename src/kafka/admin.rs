@@ -121,8 +121,24 @@ impl Admin {
             .await?;
         self.require(Api::DescribeGroups, "describing consumer groups")
             .await?;
+        let client = Arc::clone(&self.client);
         let found = self
-            .ffi(move |h, timeout| h.list_groups(group.as_deref(), timeout))
+            .ffi(move |h, timeout| {
+                if let Some(found) = h.list_groups(group.as_deref(), timeout)? {
+                    return Ok(found);
+                }
+                // No broker learned yet: learn them, and ask again.
+                client
+                    .inner()
+                    .fetch_metadata(None, timeout)
+                    .map_err(kafka)?;
+                h.list_groups(group.as_deref(), timeout)?.ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::BrokerNotAvailable,
+                        "no broker is known to list consumer groups",
+                    )
+                })
+            })
             .await?;
         Ok(found.into_iter().map(Group::from_description).collect())
     }

@@ -140,15 +140,22 @@ impl Handle {
         }
         let ms = timeout.as_millis().min(i32::MAX as u128) as c_int;
         let mut errstr = [0 as c_char; 256];
-        for set in [
-            sys::rd_kafka_AdminOptions_set_request_timeout,
-            sys::rd_kafka_AdminOptions_set_operation_timeout,
-        ] {
-            // Safety: options is live; errstr is writable for its length.
-            let err = unsafe { set(options.0, ms, errstr.as_mut_ptr(), errstr.len()) };
-            // The operation timeout applies only to some requests; an
-            // error setting it is not one that matters.
-            let _ = err;
+        // Safety: options is live; errstr is writable for its length. (The
+        // operation timeout applies only to topic requests, none here.)
+        let err = unsafe {
+            sys::rd_kafka_AdminOptions_set_request_timeout(
+                options.0,
+                ms,
+                errstr.as_mut_ptr(),
+                errstr.len(),
+            )
+        };
+        if err != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            let message = unsafe { owned(errstr.as_ptr()) };
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                message.unwrap_or_else(|| "admin request timeout".into()),
+            ));
         }
         Ok(options)
     }
@@ -397,12 +404,13 @@ impl Handle {
     }
 
     /// ListGroups + DescribeGroups (one group, or all with `None`), with
-    /// each group's coordinator.
+    /// each group's coordinator. `Ok(None)`: the client knows no broker
+    /// yet (librdkafka asks only brokers learned from metadata).
     pub fn list_groups(
         self,
         group: Option<&str>,
         timeout: Duration,
-    ) -> Result<Vec<GroupDescription>, ApiError> {
+    ) -> Result<Option<Vec<GroupDescription>>, ApiError> {
         let cgroup = group.map(|g| cstring("the group id", g)).transpose()?;
         let mut list: *const sys::rd_kafka_group_list = ptr::null();
         let ms = timeout.as_millis().min(i32::MAX as u128) as c_int;
@@ -414,13 +422,24 @@ impl Handle {
                 ms,
             )
         };
+        // Owned from here on: librdkafka hands a list out with
+        // RD_KAFKA_RESP_ERR__PARTIAL too (some brokers did not answer).
+        let list = (!list.is_null()).then_some(GroupList(list));
+        if err == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTIAL {
+            return Err(ApiError::new(
+                ErrorCode::KafkaRetriable,
+                "not every broker answered the group listing in time",
+            ));
+        }
+        if err == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__TRANSPORT {
+            return Ok(None);
+        }
         if err != sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             return Err(kafka_error(err, None));
         }
-        if list.is_null() {
-            return Ok(Vec::new());
-        }
-        let list = GroupList(list);
+        let Some(list) = list else {
+            return Ok(Some(Vec::new()));
+        };
         let (groups, count) = unsafe { ((*list.0).groups, (*list.0).group_cnt.max(0) as usize) };
         let mut out = Vec::with_capacity(count);
         for i in 0..count {
@@ -460,7 +479,7 @@ impl Handle {
                 });
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 }
 

@@ -160,15 +160,14 @@ pub fn probe(settings: &[(String, String)], timeout: Duration) -> Result<Capabil
     let producer: BaseProducer<ProbeContext> = config
         .create_with_context(ProbeContext::default())
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("probe client: {e}")))?;
-    producer
-        .client()
-        .fetch_metadata(None, timeout)
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::BrokerNotAvailable,
-                format!("cannot reach the Kafka cluster: {e}"),
-            )
-        })?;
+    // A metadata request for no topics: cheap, and it waits for a broker
+    // connection, so the ApiVersions exchange is done.
+    if producer.client().fetch_cluster_id(timeout).is_none() {
+        return Err(ApiError::new(
+            ErrorCode::BrokerNotAvailable,
+            "cannot reach the Kafka cluster to read its API versions",
+        ));
+    }
     // Logs go through the client's main queue (rdkafka sets log.queue):
     // serve what is queued.
     producer.poll(Duration::from_millis(100));
