@@ -605,3 +605,110 @@ async fn what_tansu_cannot_do_answers_501_at_once() {
     assert!(broker.json()["port"].as_i64().unwrap() > 0);
     walk(&gw, "/v3/clusters").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_routes_need_kafka_permissions() {
+    use kafka_gateway::config::AuthMethod;
+    let t = topic("perm");
+    let dir = std::env::temp_dir().join(format!("gw-v3-admin-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = |p: &str| kafka_gateway::auth::hash_password(p).unwrap();
+    let auth = format!(
+        r#"
+        [[users]]
+        name = "alice"
+        password_hash = "{alice}"
+        [[users]]
+        name = "admin"
+        password_hash = "{admin}"
+        [[acls]]
+        principal = "User:alice"
+        resource = "group:team-*"
+        operations = ["describe"]
+        [[acls]]
+        principal = "User:alice"
+        resource = "topic:*"
+        operations = ["describe", "write"]
+        [[acls]]
+        principal = "User:admin"
+        resource = "cluster"
+        operations = ["all"]
+        [[acls]]
+        principal = "User:admin"
+        resource = "topic:*"
+        operations = ["all"]
+        "#,
+        alice = hash("alice-secret"),
+        admin = hash("admin-secret"),
+    );
+    let file = dir.join("auth.toml");
+    std::fs::write(&file, auth).unwrap();
+    let mut config = embedded_config(&[&t], 1);
+    config.auth.method = AuthMethod::Basic;
+    config.auth.file = file.to_string_lossy().into_owned();
+    let gw = TestGateway::start(config).await;
+    commit_simple(&gw.bootstrap, "team-a", &t, 0, 0);
+    commit_simple(&gw.bootstrap, "other", &t, 0, 0);
+    let as_user = |method: reqwest::Method, path: String, user: (&'static str, &'static str)| {
+        let request = gw
+            .http
+            .request(method, format!("{}{path}", gw.url))
+            .basic_auth(user.0, Some(user.1))
+            .header("Content-Type", "application/json")
+            .body(json!({"value": "1"}).to_string());
+        async move { Reply::from(request.send().await.unwrap()).await }
+    };
+    let alice = ("alice", "alice-secret");
+    let admin = ("admin", "admin-secret");
+    let cluster = as_user(reqwest::Method::GET, "/v3/clusters".into(), admin)
+        .await
+        .json()["data"][0]["cluster_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for prefix in ["/v3", "/kafka/v3"] {
+        let c = format!("{prefix}/clusters/{cluster}");
+        use reqwest::Method;
+        let reply = as_user(
+            Method::GET,
+            format!("{c}/consumer-groups/team-a/lags"),
+            alice,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        for (method, path) in [
+            (Method::GET, format!("{c}/consumer-groups/other/lags")),
+            (
+                Method::GET,
+                format!("{c}/consumer-groups/other/lag-summary"),
+            ),
+            (Method::GET, format!("{c}/acls")),
+            (Method::POST, format!("{c}/acls")),
+            (Method::GET, format!("{c}/brokers/1/configs")),
+            (
+                Method::PUT,
+                format!("{c}/brokers/1/configs/log.retention.ms"),
+            ),
+            (Method::GET, format!("{c}/broker-configs")),
+            (Method::PUT, format!("{c}/topics/{t}/configs/retention.ms")),
+            (
+                Method::GET,
+                format!("{c}/topics/-/partitions/-/reassignment"),
+            ),
+        ] {
+            let reply = as_user(method.clone(), path.clone(), alice).await;
+            assert_eq!(reply.status, 403, "{method} {path}: {}", reply.text);
+        }
+        // Permitted, the broker's own limits answer.
+        let reply = as_user(Method::GET, format!("{c}/acls"), admin).await;
+        assert_eq!(reply.status, 501, "{}", reply.text);
+        let reply = as_user(
+            Method::PUT,
+            format!("{c}/topics/{t}/configs/retention.ms"),
+            admin,
+        )
+        .await;
+        assert_eq!(reply.status, 501, "{}", reply.text);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
