@@ -17,9 +17,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
-
 use crate::config::KafkaConfig;
 use crate::error::{ApiError, ErrorCode};
 use crate::kafka::admin_ffi::{Acl, ClusterDescription, ConfigTarget, Handle};
@@ -29,8 +26,6 @@ use crate::kafka::groups::Group;
 pub struct Admin {
     client: Arc<AdminClient<DefaultClientContext>>,
     timeout: Duration,
-    /// Connection settings, for the short-lived group clients.
-    settings: Vec<(String, String)>,
     probe: Probe,
 }
 
@@ -57,8 +52,7 @@ impl Admin {
         Ok(Admin {
             client: Arc::new(client_config.create()?),
             timeout,
-            probe: Probe::new(settings.clone(), timeout),
-            settings,
+            probe: Probe::new(settings, timeout),
         })
     }
 
@@ -143,62 +137,32 @@ impl Admin {
         Ok(found.into_iter().map(Group::from_description).collect())
     }
 
-    /// The group's committed offsets of `partitions` and their end offsets,
-    /// through a consumer with that group.id that never joins the group.
+    /// The group's committed offsets (of `only` those partitions, or with
+    /// `None` of every partition it committed) and those partitions' end
+    /// offsets, through the admin client
+    /// (ListConsumerGroupOffsets, ListOffsets): no consumer is made.
     pub async fn group_offsets(
         &self,
-        group: &str,
-        partitions: Vec<(String, i32)>,
+        group: String,
+        only: Option<Vec<(String, i32)>>,
     ) -> Result<GroupOffsets, ApiError> {
         self.require(Api::OffsetFetch, "reading a group's offsets")
             .await?;
-        let mut config = ClientConfig::new();
-        for (key, value) in &self.settings {
-            config.set(key, value);
-        }
-        config
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false");
-        let timeout = self.timeout;
-        tokio::task::spawn_blocking(move || {
-            let consumer: BaseConsumer = config.create().map_err(kafka)?;
-            let mut tpl = TopicPartitionList::with_capacity(partitions.len());
-            for (topic, partition) in &partitions {
-                tpl.add_partition(topic, *partition);
-            }
-            let mut out = GroupOffsets::default();
-            if partitions.is_empty() {
-                return Ok(out);
-            }
-            let committed = consumer
-                .committed_offsets(tpl.clone(), timeout)
-                .map_err(kafka)?;
-            for e in committed.elements() {
-                if let Offset::Offset(o) = e.offset() {
-                    out.committed
-                        .insert((e.topic().to_string(), e.partition()), o);
-                }
-            }
-            // End offsets only where something is committed: one batched
-            // ListOffsets (timestamp -1, latest) per leader.
-            let mut ends = TopicPartitionList::with_capacity(out.committed.len());
-            for (topic, partition) in out.committed.keys() {
-                ends.add_partition_offset(topic, *partition, Offset::End)
-                    .map_err(kafka)?;
-            }
-            if ends.count() > 0 {
-                let ends = consumer.offsets_for_times(ends, timeout).map_err(kafka)?;
-                for e in ends.elements() {
-                    if let Offset::Offset(o) = e.offset() {
-                        out.ends.insert((e.topic().to_string(), e.partition()), o);
-                    }
-                }
-            }
-            Ok(out)
+        self.ffi(move |h, timeout| {
+            let committed: BTreeMap<(String, i32), i64> = h
+                .group_offsets(&group, only.as_deref(), timeout)?
+                .into_iter()
+                .map(|(t, p, o)| ((t, p), o))
+                .collect();
+            let wanted: Vec<(String, i32)> = committed.keys().cloned().collect();
+            let ends = h
+                .end_offsets(&wanted, timeout)?
+                .into_iter()
+                .map(|(t, p, o)| ((t, p), o))
+                .collect();
+            Ok(GroupOffsets { committed, ends })
         })
         .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("offsets task failed: {e}")))?
     }
 
     pub async fn describe_acls(&self, filter: Acl) -> Result<Vec<Acl>, ApiError> {

@@ -37,28 +37,36 @@ impl Drop for Queue {
         // Safety: made by rd_kafka_queue_new, destroyed once. A result that
         // arrives after this is dropped by librdkafka (the queue is
         // reference counted).
-        unsafe { sys::rd_kafka_queue_destroy(self.0) }
+        if !self.0.is_null() {
+            unsafe { sys::rd_kafka_queue_destroy(self.0) }
+        }
     }
 }
 
 struct Options(*mut sys::rd_kafka_AdminOptions_t);
 impl Drop for Options {
     fn drop(&mut self) {
-        unsafe { sys::rd_kafka_AdminOptions_destroy(self.0) }
+        if !self.0.is_null() {
+            unsafe { sys::rd_kafka_AdminOptions_destroy(self.0) }
+        }
     }
 }
 
 struct Event(*mut sys::rd_kafka_event_t);
 impl Drop for Event {
     fn drop(&mut self) {
-        unsafe { sys::rd_kafka_event_destroy(self.0) }
+        if !self.0.is_null() {
+            unsafe { sys::rd_kafka_event_destroy(self.0) }
+        }
     }
 }
 
 struct Error(*mut sys::rd_kafka_error_t);
 impl Drop for Error {
     fn drop(&mut self) {
-        unsafe { sys::rd_kafka_error_destroy(self.0) }
+        if !self.0.is_null() {
+            unsafe { sys::rd_kafka_error_destroy(self.0) }
+        }
     }
 }
 
@@ -83,8 +91,70 @@ impl Drop for AclBindings {
 struct GroupList(*const sys::rd_kafka_group_list);
 impl Drop for GroupList {
     fn drop(&mut self) {
-        unsafe { sys::rd_kafka_group_list_destroy(self.0) }
+        if !self.0.is_null() {
+            unsafe { sys::rd_kafka_group_list_destroy(self.0) }
+        }
     }
+}
+
+struct Tpl(*mut sys::rd_kafka_topic_partition_list_t);
+impl Drop for Tpl {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            unsafe { sys::rd_kafka_topic_partition_list_destroy(self.0) }
+        }
+    }
+}
+
+struct GroupOffsetsRequest(*mut sys::rd_kafka_ListConsumerGroupOffsets_t);
+impl Drop for GroupOffsetsRequest {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            unsafe { sys::rd_kafka_ListConsumerGroupOffsets_destroy(self.0) }
+        }
+    }
+}
+
+/// The entries of a partition list librdkafka owns.
+///
+/// Safety: `tpl` is NULL or a live list, alive for the returned slice's use.
+unsafe fn partitions<'a>(
+    tpl: *const sys::rd_kafka_topic_partition_list_t,
+) -> &'a [sys::rd_kafka_topic_partition_t] {
+    if tpl.is_null() || (*tpl).elems.is_null() || (*tpl).cnt <= 0 {
+        return &[];
+    }
+    std::slice::from_raw_parts((*tpl).elems, (*tpl).cnt as usize)
+}
+
+/// Safety: as [`partitions`], and nothing else uses the list meanwhile.
+unsafe fn partitions_mut<'a>(
+    tpl: *mut sys::rd_kafka_topic_partition_list_t,
+) -> &'a mut [sys::rd_kafka_topic_partition_t] {
+    if tpl.is_null() || (*tpl).elems.is_null() || (*tpl).cnt <= 0 {
+        return &mut [];
+    }
+    std::slice::from_raw_parts_mut((*tpl).elems, (*tpl).cnt as usize)
+}
+
+/// A new librdkafka partition list of `wanted`.
+fn partition_list(wanted: &[(String, i32)]) -> Result<Tpl, ApiError> {
+    let size = c_int::try_from(wanted.len())
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, "too many partitions"))?;
+    let tpl = Tpl(unsafe { sys::rd_kafka_topic_partition_list_new(size) });
+    if tpl.0.is_null() {
+        return Err(ApiError::new(ErrorCode::Internal, "partition list"));
+    }
+    for (topic, partition) in wanted {
+        let ctopic = cstring("a topic name", topic)?;
+        // librdkafka copies the name.
+        let entry =
+            unsafe { sys::rd_kafka_topic_partition_list_add(tpl.0, ctopic.as_ptr(), *partition) };
+        if entry.is_null() {
+            return Err(ApiError::new(ErrorCode::Internal, "partition list"));
+        }
+    }
+    Ok(tpl)
 }
 
 fn cstring(what: &str, s: &str) -> Result<CString, ApiError> {
@@ -403,6 +473,107 @@ impl Handle {
         Ok(deleted)
     }
 
+    /// ListConsumerGroupOffsets (OffsetFetch): the group's committed
+    /// offsets of `only` those partitions, or with `None` of every
+    /// partition it committed: (topic, partition, offset). Empty for a
+    /// group the broker does not know.
+    pub fn group_offsets(
+        self,
+        group: &str,
+        only: Option<&[(String, i32)]>,
+        timeout: Duration,
+    ) -> Result<Vec<(String, i32, i64)>, ApiError> {
+        let cgroup = cstring("the group id", group)?;
+        let only = only.map(partition_list).transpose()?;
+        // NULL partitions: all of them. librdkafka copies the list.
+        let mut request = GroupOffsetsRequest(unsafe {
+            sys::rd_kafka_ListConsumerGroupOffsets_new(
+                cgroup.as_ptr(),
+                only.as_ref().map_or(ptr::null(), |l| l.0 as *const _),
+            )
+        });
+        if request.0.is_null() {
+            return Err(ApiError::new(ErrorCode::Internal, "group offsets request"));
+        }
+        let options = self.options(
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+            timeout,
+        )?;
+        let queue = self.queue()?;
+        unsafe {
+            sys::rd_kafka_ListConsumerGroupOffsets(self.0, &mut request.0, 1, options.0, queue.0)
+        };
+        let event = Self::wait(&queue, timeout)?;
+        let result = unsafe { sys::rd_kafka_event_ListConsumerGroupOffsets_result(event.0) };
+        if result.is_null() {
+            return Err(ApiError::new(ErrorCode::Internal, "unexpected admin event"));
+        }
+        let mut count = 0usize;
+        let groups =
+            unsafe { sys::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count) };
+        let mut out = Vec::new();
+        for i in 0..count {
+            let g = unsafe { *groups.add(i) };
+            let error = unsafe { sys::rd_kafka_group_result_error(g) };
+            if !error.is_null() {
+                let code = unsafe { sys::rd_kafka_error_code(error) };
+                let message = unsafe { owned(sys::rd_kafka_error_string(error)) };
+                return Err(kafka_error(code, message));
+            }
+            for p in unsafe { partitions(sys::rd_kafka_group_result_partitions(g)) } {
+                if p.err == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0 {
+                    if let Some(topic) = unsafe { owned(p.topic) } {
+                        out.push((topic, p.partition, p.offset));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// ListOffsets (latest): each partition's end offset (the high
+    /// watermark); partitions the broker refuses are left out.
+    pub fn end_offsets(
+        self,
+        wanted: &[(String, i32)],
+        timeout: Duration,
+    ) -> Result<Vec<(String, i32, i64)>, ApiError> {
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tpl = partition_list(wanted)?;
+        for p in unsafe { partitions_mut(tpl.0) } {
+            p.offset = sys::rd_kafka_OffsetSpec_t::RD_KAFKA_OFFSET_SPEC_LATEST as i64;
+        }
+        let options = self.options(
+            sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTOFFSETS,
+            timeout,
+        )?;
+        let queue = self.queue()?;
+        unsafe { sys::rd_kafka_ListOffsets(self.0, tpl.0, options.0, queue.0) };
+        let event = Self::wait(&queue, timeout)?;
+        let result = unsafe { sys::rd_kafka_event_ListOffsets_result(event.0) };
+        if result.is_null() {
+            return Err(ApiError::new(ErrorCode::Internal, "unexpected admin event"));
+        }
+        let mut count = 0usize;
+        let infos = unsafe { sys::rd_kafka_ListOffsets_result_infos(result, &mut count) };
+        let mut out = Vec::with_capacity(count);
+        for i in 0..count {
+            let p = unsafe { sys::rd_kafka_ListOffsetsResultInfo_topic_partition(*infos.add(i)) };
+            if p.is_null() {
+                continue;
+            }
+            let p = unsafe { &*p };
+            if p.err == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && p.offset >= 0 {
+                if let Some(topic) = unsafe { owned(p.topic) } {
+                    out.push((topic, p.partition, p.offset));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// ListGroups + DescribeGroups (one group, or all with `None`), with
     /// each group's coordinator. `Ok(None)`: the client knows no broker
     /// yet (librdkafka asks only brokers learned from metadata).
@@ -424,7 +595,8 @@ impl Handle {
         };
         // Owned from here on: librdkafka hands a list out with
         // RD_KAFKA_RESP_ERR__PARTIAL too (some brokers did not answer).
-        let list = (!list.is_null()).then_some(GroupList(list));
+        // (`then`, not `then_some`: a GroupList of NULL must never exist.)
+        let list = (!list.is_null()).then(|| GroupList(list));
         if err == sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTIAL {
             return Err(ApiError::new(
                 ErrorCode::KafkaRetriable,
@@ -732,6 +904,69 @@ mod tests {
             assert_eq!(back.principal.as_deref(), Some("User:alice"));
             assert_eq!(back.operation, "READ");
             assert_eq!(back.permission, "ALLOW");
+        }
+    }
+
+    /// Every call against librdkafka's mock cluster, which has none of
+    /// these APIs: each answers an error (never a hang or a crash) and
+    /// frees what it made.
+    #[test]
+    fn calls_against_a_broker_without_the_apis_fail_cleanly() {
+        use rdkafka::admin::AdminClient;
+        use rdkafka::client::DefaultClientContext;
+        use rdkafka::config::ClientConfig;
+        let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+        cluster.create_topic("t", 1, 1).unwrap();
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .create()
+            .unwrap();
+        // Learn the broker first, as the gateway's clients have.
+        admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(5))
+            .unwrap();
+        let h = Handle(admin.inner().native_ptr());
+        let timeout = Duration::from_millis(500);
+        for _ in 0..3 {
+            let e = h
+                .incremental_alter_configs(
+                    ConfigTarget::Topic("t"),
+                    &[
+                        ("retention.ms".into(), Some("1".into())),
+                        ("x".into(), None),
+                    ],
+                    timeout,
+                )
+                .unwrap_err();
+            // The mock names no controller: librdkafka's own timeout.
+            assert_eq!(e.code, ErrorCode::KafkaRetriable, "{}", e.message);
+            let e = h
+                .incremental_alter_configs(ConfigTarget::Broker(1), &[], timeout)
+                .unwrap_err();
+            assert_ne!(e.code, ErrorCode::Internal, "{}", e.message);
+            let e = h.list_groups(None, timeout).unwrap_err();
+            assert_eq!(e.code, ErrorCode::UnsupportedByBroker, "{}", e.message);
+            let mut filter = acl("ANY", "ANY");
+            filter.resource_name = None;
+            assert!(h.describe_acls(&filter, timeout).is_err());
+            assert!(h.delete_acls(&filter, timeout).is_err());
+            assert!(h.create_acls(&[acl("TOPIC", "LITERAL")], timeout).is_err());
+            assert!(h.describe_cluster(timeout).is_err());
+            // What the mock has: OffsetFetch and ListOffsets.
+            let five = Duration::from_secs(5);
+            assert_eq!(h.group_offsets("nobody", None, five).unwrap(), vec![]);
+            let only = [("t".to_string(), 0)];
+            assert_eq!(
+                h.group_offsets("nobody", Some(&only), five).unwrap(),
+                vec![]
+            );
+            assert_eq!(
+                h.end_offsets(&[("t".into(), 0)], Duration::from_secs(5))
+                    .unwrap(),
+                vec![("t".into(), 0, 0)]
+            );
+            assert_eq!(h.end_offsets(&[], timeout).unwrap(), vec![]);
         }
     }
 
