@@ -45,7 +45,8 @@ pub(crate) fn partition_resource(
         "cluster_id": cluster,
         "topic_name": topic,
         "partition_id": p.id,
-        "leader": {"related": format!("{base}/clusters/{cluster}/brokers/{}", p.leader)},
+        // No leader (-1, during an election): no link to follow.
+        "leader": (p.leader >= 0).then(|| json!({"related": format!("{base}/clusters/{cluster}/brokers/{}", p.leader)})),
         "replicas": {"related": format!("{own}/replicas")},
         "reassignment": {"related": format!("{own}/reassignment")},
     })
