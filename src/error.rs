@@ -127,6 +127,10 @@ pub enum ErrorCode {
     NotAcceptable,
     /// The request body did not arrive within `http.body_timeout_ms`.
     RequestTimeout,
+    /// The Kafka cluster (or librdkafka) cannot do what the request asks:
+    /// the broker does not support the admin API it needs, answered at
+    /// once instead of after an admin timeout.
+    UnsupportedByBroker,
 }
 
 impl ErrorCode {
@@ -181,6 +185,7 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::UnsupportedByBroker => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -237,6 +242,7 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => 42902,
             ErrorCode::NotAcceptable => 406,
             ErrorCode::RequestTimeout => 408,
+            ErrorCode::UnsupportedByBroker => 50101,
         }
     }
 
@@ -292,11 +298,12 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "42902",
             ErrorCode::NotAcceptable => "406",
             ErrorCode::RequestTimeout => "408",
+            ErrorCode::UnsupportedByBroker => "50101",
         }
     }
 
     /// Every code, for pre-registering metric handles.
-    pub const ALL: [ErrorCode; 49] = [
+    pub const ALL: [ErrorCode; 50] = [
         ErrorCode::BadRequest,
         ErrorCode::KafkaBadRequest,
         ErrorCode::NotFound,
@@ -346,6 +353,7 @@ impl ErrorCode {
         ErrorCode::QuotaExceeded,
         ErrorCode::NotAcceptable,
         ErrorCode::RequestTimeout,
+        ErrorCode::UnsupportedByBroker,
     ];
 
     /// The per-record code for a librdkafka error, as Confluent answers it:
@@ -510,5 +518,12 @@ mod tests {
             50003
         );
         assert_eq!(ErrorCode::from_kafka(K::InvalidRecord).code(), 50002);
+    }
+
+    #[test]
+    fn unsupported_by_broker_is_501() {
+        assert_eq!(ErrorCode::UnsupportedByBroker.http_status().as_u16(), 501);
+        assert_eq!(ErrorCode::UnsupportedByBroker.code(), 50101);
+        assert!(ErrorCode::ALL.contains(&ErrorCode::UnsupportedByBroker));
     }
 }

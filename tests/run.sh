@@ -26,6 +26,8 @@ source tests/tansu.sh
 start_tansu
 KAFKA_GATEWAY_TEST_BOOTSTRAP="$TANSU_BOOTSTRAP" \
     cargo test --test real_broker -- --ignored
+KAFKA_GATEWAY_TEST_BOOTSTRAP="$TANSU_BOOTSTRAP" \
+    cargo test --test v3_admin -- --ignored
 
 venv="${KAFKA_GATEWAY_CACHE:-$HOME/.cache/kafka-gateway}/py-venv"
 if ! "$venv/bin/python" -c "import confluent_kafka, fastavro, jsonschema, grpc_tools, pytest" 2>/dev/null; then

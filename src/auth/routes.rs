@@ -166,6 +166,17 @@ pub fn needs(method: &Method, path: &str) -> Needs {
                 ..Needs::default()
             },
             ["clusters", _, "topics"] => Needs::default(),
+            // Every topic's reassignments: the cluster's.
+            ["clusters", _, "topics", "-", ..] => {
+                Needs::one(if get { Describe } else { Alter }, Resource::cluster())
+            }
+            // Consumer groups: the list shows what the principal may
+            // describe; a group's resources (members, lags) are describe on
+            // the group.
+            ["clusters", _, "consumer-groups"] => Needs::default(),
+            ["clusters", _, "consumer-groups", g, ..] => {
+                Needs::one(if get { Describe } else { Alter }, Resource::group(*g))
+            }
             ["clusters", _, "topics", t] if method == Method::DELETE => {
                 Needs::one(Delete, Resource::topic(*t))
             }
@@ -176,6 +187,9 @@ pub fn needs(method: &Method, path: &str) -> Needs {
                 Needs::one(if get { Describe } else { Alter }, Resource::topic(*t))
             }
             ["clusters", _, "topics", t, ..] => Needs::one(write_or(Describe), Resource::topic(*t)),
+            // The cluster, its brokers, broker configs and ACLs: describe
+            // to read, alter to change (as Kafka's DescribeAcls/CreateAcls,
+            // DescribeConfigs/AlterConfigs on the cluster).
             ["clusters", ..] => Needs::one(if get { Describe } else { Alter }, Resource::cluster()),
             _ => Needs::default(),
         },
@@ -337,6 +351,189 @@ mod tests {
             Some((Describe, Resource::cluster(), None))
         );
         assert_eq!(first(Method::GET, "/nowhere"), None);
+    }
+
+    #[test]
+    fn v3_admin_routes_map_as_kafka_acls_do() {
+        use Operation::*;
+        let topic = |t: &str| Resource::topic(t);
+        let group = |g: &str| Resource::group(g);
+        let cluster = Resource::cluster;
+        for prefix in ["/v3", "/kafka/v3"] {
+            let c = format!("{prefix}/clusters/c");
+            type Case = (Method, String, Option<(Operation, Resource)>);
+            let cases: Vec<Case> = vec![
+                (Method::GET, format!("{c}/consumer-groups"), None),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g/consumers"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g/consumers/m"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g/consumers/m/assignments"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g/consumers/m/assignments/t/partitions/0"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g/lags"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g/lags/t/partitions/0"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/consumer-groups/g/lag-summary"),
+                    Some((Describe, group("g"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/broker-configs"),
+                    Some((Describe, cluster())),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/broker-configs/n"),
+                    Some((Describe, cluster())),
+                ),
+                (
+                    Method::PUT,
+                    format!("{c}/broker-configs/n"),
+                    Some((Alter, cluster())),
+                ),
+                (
+                    Method::DELETE,
+                    format!("{c}/broker-configs/n"),
+                    Some((Alter, cluster())),
+                ),
+                (
+                    Method::POST,
+                    format!("{c}/broker-configs:alter"),
+                    Some((Alter, cluster())),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/brokers/1"),
+                    Some((Describe, cluster())),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/brokers/1/configs"),
+                    Some((Describe, cluster())),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/brokers/1/configs/n"),
+                    Some((Describe, cluster())),
+                ),
+                (
+                    Method::PUT,
+                    format!("{c}/brokers/1/configs/n"),
+                    Some((Alter, cluster())),
+                ),
+                (
+                    Method::DELETE,
+                    format!("{c}/brokers/1/configs/n"),
+                    Some((Alter, cluster())),
+                ),
+                (
+                    Method::POST,
+                    format!("{c}/brokers/1/configs:alter"),
+                    Some((Alter, cluster())),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/brokers/1/partition-replicas"),
+                    Some((Describe, cluster())),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/topics/t/configs"),
+                    Some((Describe, topic("t"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/topics/t/configs/n"),
+                    Some((Describe, topic("t"))),
+                ),
+                (
+                    Method::PUT,
+                    format!("{c}/topics/t/configs/n"),
+                    Some((Alter, topic("t"))),
+                ),
+                (
+                    Method::DELETE,
+                    format!("{c}/topics/t/configs/n"),
+                    Some((Alter, topic("t"))),
+                ),
+                (
+                    Method::POST,
+                    format!("{c}/topics/t/configs:alter"),
+                    Some((Alter, topic("t"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/topics/t/partitions/0/replicas"),
+                    Some((Describe, topic("t"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/topics/t/partitions/0/replicas/1"),
+                    Some((Describe, topic("t"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/topics/t/partitions/-/reassignment"),
+                    Some((Describe, topic("t"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/topics/t/partitions/0/reassignment"),
+                    Some((Describe, topic("t"))),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/topics/-/partitions/-/reassignment"),
+                    Some((Describe, cluster())),
+                ),
+                (
+                    Method::GET,
+                    format!("{c}/acls"),
+                    Some((Describe, cluster())),
+                ),
+                (Method::POST, format!("{c}/acls"), Some((Alter, cluster()))),
+                (
+                    Method::DELETE,
+                    format!("{c}/acls"),
+                    Some((Alter, cluster())),
+                ),
+            ];
+            for (method, path, want) in cases {
+                assert_eq!(
+                    first(method.clone(), &path).map(|(o, r, _)| (o, r)),
+                    want,
+                    "{method} {path}"
+                );
+            }
+        }
     }
 
     #[test]

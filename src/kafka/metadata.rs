@@ -39,6 +39,8 @@ pub struct TopicInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
     pub brokers: Vec<i32>,
+    /// Each broker's id, host and port, sorted by id.
+    pub broker_addresses: Vec<(i32, String, i32)>,
     pub topics: Vec<Arc<TopicInfo>>,
 }
 
@@ -263,6 +265,12 @@ fn topic_info(topic: &rdkafka::metadata::MetadataTopic) -> TopicInfo {
 fn cluster_info(metadata: &Metadata) -> ClusterInfo {
     let mut brokers: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
     brokers.sort_unstable();
+    let mut broker_addresses: Vec<(i32, String, i32)> = metadata
+        .brokers()
+        .iter()
+        .map(|b| (b.id(), b.host().to_string(), b.port()))
+        .collect();
+    broker_addresses.sort_unstable();
     let mut topics: Vec<Arc<TopicInfo>> = metadata
         .topics()
         .iter()
@@ -270,5 +278,9 @@ fn cluster_info(metadata: &Metadata) -> ClusterInfo {
         .map(|t| Arc::new(topic_info(t)))
         .collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
-    ClusterInfo { brokers, topics }
+    ClusterInfo {
+        brokers,
+        broker_addresses,
+        topics,
+    }
 }

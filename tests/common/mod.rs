@@ -148,7 +148,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Reply {
+    pub async fn from(response: reqwest::Response) -> Reply {
         Reply {
             path: response.url().path().to_string(),
             status: response.status().as_u16(),

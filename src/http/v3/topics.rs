@@ -1,28 +1,17 @@
-//! v3 topics, partitions, topic configs and brokers: list, describe,
-//! create, delete.
+//! v3 topics and partitions: list, describe, create, delete.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{base, check_cluster, CONTENT_TYPE};
+use super::{answer, base, check_cluster, list};
 use crate::auth::{Access, ResourceKind};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::kafka::metadata::{PartitionInfo, TopicInfo};
 
-fn answer(status: StatusCode, body: Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type(CONTENT_TYPE)
-        .json(body)
-}
-
-fn list(kind: &str, own: String, data: Vec<Value>) -> Value {
-    json!({"kind": kind, "metadata": {"self": own, "next": null}, "data": data})
-}
-
-fn topic_resource(base: &str, cluster: &str, topic: &TopicInfo) -> Value {
+pub(crate) fn topic_resource(base: &str, cluster: &str, topic: &TopicInfo) -> Value {
     let own = format!("{base}/clusters/{cluster}/topics/{}", topic.name);
     let related = |what: &str| json!({"related": format!("{own}/{what}")});
     json!({
@@ -40,7 +29,12 @@ fn topic_resource(base: &str, cluster: &str, topic: &TopicInfo) -> Value {
     })
 }
 
-fn partition_resource(base: &str, cluster: &str, topic: &str, p: &PartitionInfo) -> Value {
+pub(crate) fn partition_resource(
+    base: &str,
+    cluster: &str,
+    topic: &str,
+    p: &PartitionInfo,
+) -> Value {
     let own = format!(
         "{base}/clusters/{cluster}/topics/{topic}/partitions/{}",
         p.id
@@ -51,7 +45,8 @@ fn partition_resource(base: &str, cluster: &str, topic: &str, p: &PartitionInfo)
         "cluster_id": cluster,
         "topic_name": topic,
         "partition_id": p.id,
-        "leader": {"related": format!("{base}/clusters/{cluster}/brokers/{}", p.leader)},
+        // No leader (-1, during an election): no link to follow.
+        "leader": (p.leader >= 0).then(|| json!({"related": format!("{base}/clusters/{cluster}/brokers/{}", p.leader)})),
         "replicas": {"related": format!("{own}/replicas")},
         "reassignment": {"related": format!("{own}/reassignment")},
     })
@@ -232,76 +227,5 @@ pub async fn get_partition(
     Ok(answer(
         StatusCode::OK,
         partition_resource(&base(&req), &cluster, &topic.name, found),
-    ))
-}
-
-pub async fn list_configs(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (cluster, topic) = path.into_inner();
-    let cluster = check_cluster(&state, &cluster).await?;
-    let topic = state.metadata.topic(&topic).await?;
-    let configs = state.admin.topic_configs(&topic.name).await?;
-    let base = base(&req);
-    let own = format!("{base}/clusters/{cluster}/topics/{}/configs", topic.name);
-    let data = configs
-        .into_iter()
-        .map(|c| {
-            json!({
-                "kind": "KafkaTopicConfig",
-                "metadata": {
-                    "self": format!("{own}/{}", c.name),
-                    "resource_name": format!("crn:///kafka={cluster}/topic={}/config={}", topic.name, c.name),
-                },
-                "cluster_id": cluster,
-                "topic_name": topic.name,
-                "name": c.name,
-                "value": if c.is_sensitive { None } else { c.value },
-                "is_default": c.is_default,
-                "is_read_only": c.is_read_only,
-                "is_sensitive": c.is_sensitive,
-                "source": c.source,
-                "synonyms": [],
-            })
-        })
-        .collect();
-    Ok(answer(
-        StatusCode::OK,
-        list("KafkaTopicConfigList", own, data),
-    ))
-}
-
-pub async fn list_brokers(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let cluster = check_cluster(&state, &path).await?;
-    let info = state.metadata.refresh().await?;
-    let base = base(&req);
-    let data = info
-        .brokers
-        .iter()
-        .map(|id| {
-            let own = format!("{base}/clusters/{cluster}/brokers/{id}");
-            json!({
-                "kind": "KafkaBroker",
-                "metadata": {"self": own, "resource_name": format!("crn:///kafka={cluster}/broker={id}")},
-                "cluster_id": cluster,
-                "broker_id": id,
-                "configs": {"related": format!("{own}/configs")},
-                "partition_replicas": {"related": format!("{own}/partition-replicas")},
-            })
-        })
-        .collect();
-    Ok(answer(
-        StatusCode::OK,
-        list(
-            "KafkaBrokerList",
-            format!("{base}/clusters/{cluster}/brokers"),
-            data,
-        ),
     ))
 }
