@@ -249,6 +249,11 @@ pub struct KafkaConfig {
     /// below the 100 ms of other proxies; measured best of 0/1/2/5/20 for
     /// single-record requests (loadtest/RESULTS.md).
     pub linger_ms: u64,
+    /// Below this many records in flight, a lane sends at once (a second
+    /// producer per lane with `linger.ms` 0), so a lone client waits one
+    /// round trip instead of the linger; from it on, the lane lingers
+    /// (`pipeline::adaptive`). 0: always linger, one producer per lane.
+    pub linger_above_in_flight: usize,
     /// Largest Kafka batch (librdkafka `batch.size`).
     pub batch_max_bytes: u64,
     /// Most records per Kafka batch (librdkafka `batch.num.messages`).
@@ -289,6 +294,7 @@ impl Default for KafkaConfig {
             enable_idempotence: true,
             compression: Compression::Lz4,
             linger_ms: 2,
+            linger_above_in_flight: 64,
             batch_max_bytes: 1024 * 1024,
             batch_max_records: 10_000,
             queue_max_records: 200_000,

@@ -87,14 +87,35 @@ impl Gateway {
             None => config.kafka.bootstrap_servers.clone(),
         };
         let producers =
-            kafka::producer::create(&config.kafka, &bootstrap_servers, embedded.is_some())?;
+            kafka::producer::create(&config.kafka, &bootstrap_servers, embedded.is_some(), false)?;
         let metadata = Arc::new(MetadataCache::new(
             Arc::clone(&producers[0]),
             Duration::from_millis(config.kafka.metadata_timeout_ms),
         ));
+        // Each lane: its lingering producer, and with
+        // `kafka.linger_above_in_flight` one that sends at once beside it.
+        let adaptive = config.kafka.linger_above_in_flight > 0
+            && config.kafka.linger_ms > 0
+            && config.pipeline.mode == pipeline::Mode::Queue;
+        let at_once = if adaptive {
+            kafka::producer::create(&config.kafka, &bootstrap_servers, embedded.is_some(), true)?
+        } else {
+            Vec::new()
+        };
         let sinks = producers
             .iter()
-            .map(|p| Arc::clone(p) as Arc<dyn pipeline::Sink>)
+            .enumerate()
+            .map(|(i, p)| {
+                let lingering = Arc::clone(p) as Arc<dyn pipeline::Sink>;
+                match at_once.get(i) {
+                    Some(fast) => Arc::new(pipeline::adaptive::AdaptiveSink::new(
+                        Arc::clone(fast) as Arc<dyn pipeline::Sink>,
+                        lingering,
+                        config.kafka.linger_above_in_flight,
+                    )) as Arc<dyn pipeline::Sink>,
+                    None => lingering,
+                }
+            })
             .collect();
         let pipeline = Pipeline::start(
             sinks,

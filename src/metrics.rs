@@ -22,6 +22,7 @@ pub const DELIVERY_DURATION: &str = "gateway_kafka_delivery_duration_seconds";
 pub const KAFKA_BATCHES: &str = "gateway_kafka_batches_total";
 pub const KAFKA_BATCH_RECORDS: &str = "gateway_kafka_batch_records_total";
 pub const KAFKA_BATCH_RECORDS_AVG: &str = "gateway_kafka_batch_records";
+pub const LANE_SWITCHES: &str = "gateway_pipeline_lane_switches_total";
 pub const QUEUE_DEPTH: &str = "gateway_pipeline_queue_depth_requests";
 pub const IN_FLIGHT_BYTES: &str = "gateway_pipeline_in_flight_bytes";
 pub const KAFKA_QUEUE_RECORDS: &str = "gateway_kafka_queue_records";
@@ -65,6 +66,7 @@ pub struct Metrics {
     pub kafka_batches: Counter,
     pub kafka_batch_records: Counter,
     pub kafka_batch_records_avg: Gauge,
+    pub lane_switches: Counter,
     pub queue_depth: Gauge,
     pub in_flight_bytes: Gauge,
     pub kafka_queue_records: Gauge,
@@ -120,6 +122,14 @@ pub fn get() -> &'static Metrics {
     METRICS.get().expect("metrics::init ran at start-up")
 }
 
+/// Counts a lane switching producers (`pipeline::adaptive`); nothing if
+/// metrics are not set up (benches, unit tests).
+pub fn lane_switch() {
+    if let Some(m) = METRICS.get() {
+        m.lane_switches.increment(1);
+    }
+}
+
 /// Counts an error answered to a client, request-wide or per record.
 pub fn error(code: ErrorCode) {
     if let Some(m) = METRICS.get() {
@@ -163,6 +173,10 @@ fn describe() {
     describe_counter!(
         KAFKA_BATCH_RECORDS,
         "Records in the Kafka batches counted by gateway_kafka_batches_total"
+    );
+    describe_counter!(
+        LANE_SWITCHES,
+        "Switches of a lane between its producer that sends at once and the one that lingers (pipeline::adaptive)"
     );
     describe_gauge!(
         KAFKA_BATCH_RECORDS_AVG,
@@ -243,6 +257,7 @@ impl Metrics {
             kafka_batches: metrics::counter!(KAFKA_BATCHES),
             kafka_batch_records: metrics::counter!(KAFKA_BATCH_RECORDS),
             kafka_batch_records_avg: metrics::gauge!(KAFKA_BATCH_RECORDS_AVG),
+            lane_switches: metrics::counter!(LANE_SWITCHES),
             queue_depth: metrics::gauge!(QUEUE_DEPTH),
             in_flight_bytes: metrics::gauge!(IN_FLIGHT_BYTES),
             kafka_queue_records: metrics::gauge!(KAFKA_QUEUE_RECORDS),

@@ -93,15 +93,20 @@ impl Stats {
 }
 
 /// Creates `config.producers` producers for `bootstrap_servers`
-/// (`embedded`: librdkafka's mock cluster).
+/// (`embedded`: librdkafka's mock cluster); `at_once`: with `linger.ms` 0,
+/// for the lanes' low-latency side (`pipeline::adaptive`).
 pub fn create(
     config: &KafkaConfig,
     bootstrap_servers: &str,
     embedded: bool,
+    at_once: bool,
 ) -> KafkaResult<Vec<Arc<KafkaProducer>>> {
     let mut client_config = ClientConfig::new();
     for (key, value) in config.librdkafka_settings(bootstrap_servers) {
         client_config.set(key, value);
+    }
+    if at_once {
+        client_config.set("linger.ms", "0");
     }
     (0..config.producers)
         .map(|_| {
@@ -192,5 +197,10 @@ impl Sink for KafkaProducer {
         self.client()
             .fatal_error()
             .map(|(code, reason)| format!("{code}: {reason}"))
+    }
+
+    /// librdkafka's queued, in-flight and not yet reported records.
+    fn in_flight(&self) -> usize {
+        self.in_flight_count().max(0) as usize
     }
 }

@@ -27,6 +27,7 @@
 //! `kafka.queue_max_records` / `kafka.queue_max_kbytes`, and when it is full
 //! jobs wait (back-pressure), never dropped.
 
+pub mod adaptive;
 pub mod budget;
 
 use std::ops::Range;
@@ -67,6 +68,10 @@ pub trait Sink: Send + Sync + 'static {
     /// producer error), if so.
     fn fatal_error(&self) -> Option<String> {
         None
+    }
+    /// Records handed on and not yet settled (0 if the sink cannot tell).
+    fn in_flight(&self) -> usize {
+        0
     }
 }
 
