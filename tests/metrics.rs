@@ -22,7 +22,11 @@ fn parse(text: &str) -> HashMap<String, f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_requests_records_batches_and_errors() {
     let t = topic("metrics");
-    let gw = TestGateway::start(embedded_config(&[&t], 2)).await;
+    // Always linger: 64 clients are below the in-flight count from which
+    // adaptive lanes linger (tests/v3.rs covers those).
+    let mut config = embedded_config(&[&t], 2);
+    config.kafka.linger_above_in_flight = 0;
+    let gw = TestGateway::start(config).await;
     let clients = 64;
     let per_client = 25;
     let mut tasks = Vec::new();

@@ -426,3 +426,60 @@ async fn topics_partitions_and_brokers_are_described() {
         .await
         .assert_error(404, 404);
 }
+
+/// The adaptive lanes (pipeline::adaptive): a stream that goes from one
+/// record at a time (sent at once) to bursts (lingered) and back keeps its
+/// records in order across every switch of producer, in the answers and
+/// in the partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_keeps_its_order_across_lane_switches() {
+    let t = topic("v3-adaptive");
+    let mut config = embedded_config(&[&t], 1);
+    config.kafka.linger_above_in_flight = 8;
+    let gw = TestGateway::start(config).await;
+    let cluster = cluster_id(&gw).await;
+    let switches = |metrics: String| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("gateway_pipeline_lane_switches_total "))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    };
+    let before = switches(gw.get("/metrics").await.text);
+    let mut stream =
+        Streaming::open(&gw, &format!("/v3/clusters/{cluster}/topics/{t}/records")).await;
+    let record = |n: usize| json!({"value": {"type": "JSON", "data": {"n": n}}}).to_string();
+    let mut n = 0;
+    let mut offsets = Vec::new();
+    for _round in 0..3 {
+        // Alone: one at a time.
+        for _ in 0..3 {
+            stream.send(&record(n)).await;
+            n += 1;
+            offsets.push(stream.next_answer().await.unwrap()["offset"].clone());
+        }
+        // A burst, well over the threshold.
+        let burst: Vec<String> = (n..n + 200).map(record).collect();
+        n += 200;
+        stream.send(&burst.join("\n")).await;
+        for _ in 0..200 {
+            offsets.push(stream.next_answer().await.unwrap()["offset"].clone());
+        }
+        // Quiet, so the lane may go back to sending at once.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stream.finish().await;
+    let expected: Vec<Value> = (0..n).map(|i| json!(i)).collect();
+    assert_eq!(offsets, expected, "answers in order, offsets in order");
+    let stored = read_all(&gw.bootstrap, &t, 1, n).await;
+    let values: Vec<Value> = stored
+        .iter()
+        .map(|s| serde_json::from_slice(s.value.as_ref().unwrap()).unwrap())
+        .collect();
+    let written: Vec<Value> = (0..n).map(|i| json!({"n": i})).collect();
+    assert_eq!(values, written, "the partition holds them in order, once");
+    let after = switches(gw.get("/metrics").await.text);
+    assert!(
+        after - before >= 4.0,
+        "the lane switched up and down: {before} -> {after}"
+    );
+}
