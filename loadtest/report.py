@@ -2,6 +2,10 @@
 """Prints load-test results as a table and draws them as an SVG chart.
 
 usage: report.py results.jsonl [--last N] [--chart out.svg]
+
+Rows without a native run (the low-load rows l1, l4, ...) show "-" in the
+native columns and no native bar; the consumer rows (f, g) give records per
+GET instead of records per Kafka batch, and their latency is per GET.
 """
 import argparse
 import json
@@ -20,6 +24,7 @@ COLUMNS = [
     ("cpu_ratio_to_native", "CPU ratio to native", "{:.2f}"),
     ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
     ("records_per_batch", "records / batch", "{:.0f}"),
+    ("records_per_request", "records / GET", "{:,.0f}"),
     ("native_records_per_second", "native records/s", "{:,.0f}"),
     ("ratio_to_native", "ratio to native", "{:.2f}"),
     ("errors", "errors", "{:.0f}"),
@@ -53,6 +58,8 @@ def chart(rows, path):
         for i, name in enumerate(names):
             for j, (label, values, colour) in enumerate(series):
                 v = values[i]
+                if not v:  # no such figure for this row (no native run)
+                    continue
                 h = (height - 40) * v / top
                 x = x0 + i * group + group * 0.1 + j * bar
                 out.append(f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{bar:.1f}" '
@@ -67,7 +74,7 @@ def chart(rows, path):
 
     panel(pad, "records/s", [
         ("gateway", [r["records_per_second"] for r in rows], "#1f77b4"),
-        ("native rdkafka", [r["native_records_per_second"] for r in rows], "#aaaaaa"),
+        ("native librdkafka", [r.get("native_records_per_second", 0) for r in rows], "#aaaaaa"),
     ], "records/s")
     panel(2 * pad + panel_w, "latency (ms)", [
         ("p50", [r["p50_ms"] for r in rows], "#2ca02c"),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test: loadtest/run.sh SCENARIO... (a, b, c or all)
+# Load test: loadtest/run.sh SCENARIO... (a to g, l, or all)
 #
 #   a  single-record JSON requests (~250 bytes), 256 connections
 #   b  100-record JSON requests, 64 connections
@@ -7,6 +7,16 @@
 #   d  100 Avro records per request by schema id, 64 connections
 #   e  v3 streaming: scenario a's record as v3 objects, 8 chunked POSTs
 #      (loadtest-tool stream; requests/s is records/s, latency per record)
+#   f  v2 consumer, json format: RECORDS (1,000,000) JSON records of about
+#      150 bytes preloaded natively into 3 partitions, read back by one
+#      instance assigned all 3 (CONNECTIONS instances share them) with
+#      GET .../records?max_bytes=16777216 (loadtest-tool consume; latency
+#      per GET); the yardstick is Python confluent-kafka reading the same
+#      topic (loadtest/native_consume.py)
+#   g  the same, binary format
+#   l  low load: scenario a's request at 1, 4, 16 and 256 connections
+#      (LOW_LOAD_CONNECTIONS), DURATION each, rows l1, l4, l16, l256 (each
+#      also runs alone, e.g. l16); no native run
 #
 # Builds in release mode, starts tansu (memory storage) and the gateway,
 # creates the topics, runs the scenario (wrk, or k6 with LOADGEN=k6), runs
@@ -24,14 +34,28 @@
 # TLS=1 (HTTPS with a fresh self-signed certificate; wrk keeps connections
 # alive, so a handshake per connection),
 # MIN_RECORDS_PER_SECOND / MAX_P99_MS (thresholds; the run fails below or
-# above them, and with any error; the floors default per scenario).
+# above them, and with any error; both default per scenario),
+# PERF=1 (perf record -g of the gateway during the measured load, into
+# loadtest/out/perf-SCENARIO.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,23p' "$0"; exit 2; }
-[ "${scenarios[0]}" = all ] && scenarios=(a b c d e)
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,39p' "$0"; exit 2; }
+[ "${scenarios[0]}" = all ] && scenarios=(a b c d e f g l)
+# l is one run per connection count.
+read -ra low_load <<<"${LOW_LOAD_CONNECTIONS:-1 4 16 256}"
+expanded=()
+for s in "${scenarios[@]}"; do
+    if [ "$s" = l ]; then
+        for c in "${low_load[@]}"; do expanded+=("l$c"); done
+    else
+        expanded+=("$s")
+    fi
+done
+scenarios=("${expanded[@]}")
 DURATION=${DURATION:-20}
+RECORDS=${RECORDS:-1000000}
 LOADGEN=${LOADGEN:-wrk}
 LABEL=${LABEL:-default}
 OUT=loadtest/out
@@ -48,6 +72,16 @@ if [ "$LOADGEN" = k6 ] && [ -z "$K6" ]; then
     K6="$venv/bin/k6"
 fi
 
+PY_VENV="${KAFKA_GATEWAY_CACHE:-$HOME/.cache/kafka-gateway}/py-venv"
+case " ${scenarios[*]} " in
+    *" f "* | *" g "*)
+        if ! "$PY_VENV/bin/python" -c "import confluent_kafka" 2>/dev/null; then
+            python3 -m venv "$PY_VENV"
+            "$PY_VENV/bin/pip" install -q "confluent-kafka==2.16.0"
+        fi
+        ;;
+esac
+
 cargo build --release --bins --quiet
 TOOL=target/release/loadtest-tool
 GATEWAY=${GATEWAY_BIN:-target/release/kafka-gateway}
@@ -55,6 +89,10 @@ GATEWAY=${GATEWAY_BIN:-target/release/kafka-gateway}
 # shellcheck source=tests/tansu.sh
 source tests/tansu.sh
 start_tansu
+# However the run ends, the gateway stops with the broker (tansu.sh's own
+# trap, replaced here, stopped only the broker).
+gw_pid=""
+trap '[ -z "$gw_pid" ] || kill "$gw_pid" 2>/dev/null; kill "$TANSU_PID" 2>/dev/null; wait' EXIT
 
 metric() { # metric NAME FILE
     awk -v n="$1" '$1 == n { print $2 }' "$2" | head -n 1
@@ -99,13 +137,31 @@ for s in "${scenarios[@]}"; do
         a) conns=${CONNECTIONS:-256} ;;
         b | c | d) conns=${CONNECTIONS:-64} ;;
         e) conns=${CONNECTIONS:-8} ;;
+        f | g) conns=${CONNECTIONS:-1} ;;
+        l[0-9]*) conns=${s#l} ;;
         *) echo "unknown scenario $s"; exit 2 ;;
     esac
+    # The request body: l sends scenario a's.
+    case "$s" in
+        l*) body_scenario=a ;;
+        *) body_scenario=$s ;;
+    esac
+    consumer=""
+    case "$s" in
+        e | f | g) [ -z "${AUTH:-}${TLS:-}" ] || { echo "scenarios e, f and g take neither AUTH nor TLS"; exit 2; } ;;
+    esac
+    case "$s" in f | g) consumer=1 ;; esac
     run_id="$s-$(date +%s)"
     gw_topic="lt-$run_id-gw"
     native_topic="lt-$run_id-native"
     "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$gw_topic" --partitions 3
-    "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" --partitions 3
+    if [ -n "$consumer" ]; then
+        # One topic, read by the gateway and then by the native consumer.
+        "$TOOL" preload --bootstrap "$TANSU_BOOTSTRAP" --topic "$gw_topic" \
+            --records "$RECORDS" --size 150 --partitions 3 >"$OUT/preload-$s.json"
+    else
+        "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" --partitions 3
+    fi
     port=$(free_port)
 
     # shellcheck disable=SC2086
@@ -126,12 +182,17 @@ for s in "${scenarios[@]}"; do
             python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
     fi
     body="$OUT/body-$s.json"
-    "$TOOL" body "$s" --schema-id "$schema_id" >"$body"
-    content_type=$("$TOOL" body "$s" --content-type)
+    content_type=""
+    if [ -z "$consumer" ]; then
+        "$TOOL" body "$body_scenario" --schema-id "$schema_id" >"$body"
+        content_type=$("$TOOL" body "$body_scenario" --content-type)
+    fi
 
-    # Warm-up: connections, metadata cache, librdkafka batches.
-    if [ "$s" = e ]; then
-        [ -z "${AUTH:-}${TLS:-}" ] || { echo "scenario e takes neither AUTH nor TLS"; exit 2; }
+    # Warm-up: connections, metadata cache, librdkafka batches. The
+    # consumers' reads start cold: a fresh instance, as a client starts.
+    if [ -n "$consumer" ]; then
+        :
+    elif [ "$s" = e ]; then
         "$TOOL" stream --addr "127.0.0.1:$port" --topic "$gw_topic" --connections "$conns" --seconds 2 >/dev/null
     else
         BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" AUTHORIZATION="$authorization" \
@@ -139,8 +200,19 @@ for s in "${scenarios[@]}"; do
     fi
     curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-before.txt"
     cpu_before=$(cpu_seconds "$gw_pid")
+    perf_pid=""
+    if [ -n "${PERF:-}" ]; then
+        perf record -q -g -F 499 -p "$gw_pid" -o "$OUT/perf-$s.data" 2>/dev/null &
+        perf_pid=$!
+    fi
 
-    if [ "$s" = e ]; then
+    if [ -n "$consumer" ]; then
+        format=json
+        [ "$s" = g ] && format=binary
+        load=$("$TOOL" consume --url "http://127.0.0.1:$port" --group "lt-$run_id" \
+            --topic "$gw_topic" --partitions 3 --format "$format" --records "$RECORDS" \
+            --connections "$conns")
+    elif [ "$s" = e ]; then
         load=$("$TOOL" stream --addr "127.0.0.1:$port" --topic "$gw_topic" \
             --connections "$conns" --seconds "$DURATION")
     elif [ "$LOADGEN" = k6 ]; then
@@ -165,16 +237,30 @@ PY
     fi
 
     cpu_after=$(cpu_seconds "$gw_pid")
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid"
+        wait "$perf_pid" || true
+    fi
     curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-after.txt"
     rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$gw_pid/status")
     kill -TERM "$gw_pid"
     wait "$gw_pid" || true
+    gw_pid=""
 
-    # The native producer's CPU, for CPU per record beside the gateway's.
-    native=$(/usr/bin/time -f 'NATIVE_CPU %U %S' -o "$OUT/native-time.txt" \
-        "$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" \
-        --seconds "$DURATION" --schema-id "$schema_id")
-    native_cpu=$(awk '/^NATIVE_CPU/ { print $2 + $3 }' "$OUT/native-time.txt")
+    # The native client's CPU, for CPU per record beside the gateway's:
+    # rdkafka producing the same records, or Python confluent-kafka reading
+    # the same topic. The low-load rows measure latency and have none.
+    native=null
+    native_cpu=0
+    if [ -n "$consumer" ]; then
+        native=$(/usr/bin/time -f 'NATIVE_CPU %U %S' -o "$OUT/native-time.txt" \
+            "$PY_VENV/bin/python" loadtest/native_consume.py "$TANSU_BOOTSTRAP" "$gw_topic" 3 "$RECORDS")
+    elif [ "$body_scenario" = "$s" ]; then
+        native=$(/usr/bin/time -f 'NATIVE_CPU %U %S' -o "$OUT/native-time.txt" \
+            "$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" \
+            --seconds "$DURATION" --schema-id "$schema_id")
+    fi
+    [ "$native" = null ] || native_cpu=$(awk '/^NATIVE_CPU/ { print $2 + $3 }' "$OUT/native-time.txt")
 
     python3 - "$OUT/results.jsonl" <<PY
 import json, sys
@@ -188,7 +274,9 @@ def delta(name):
     return get("$OUT/metrics-after.txt") - get("$OUT/metrics-before.txt")
 load = json.loads('''$load''')
 native = json.loads('''$native''')
-records = delta("gateway_produce_records_total")
+consumer = bool("$consumer")
+# The consumer rows count what came back; the others what was produced.
+records = load["records"] if consumer else delta("gateway_produce_records_total")
 batches = delta("gateway_kafka_batches_total")
 row = {
     "scenario": "$s", "label": "$LABEL", "loadgen": "$LOADGEN", "connections": $conns,
@@ -200,20 +288,35 @@ row = {
     "errors": load["errors"],
     "cpu_seconds_per_million_records": ($cpu_after - $cpu_before) / max(records, 1) * 1e6,
     "peak_rss_mib": $rss_kib / 1024,
-    "records_per_batch": delta("gateway_kafka_batch_records_total") / max(batches, 1),
-    "native_records_per_second": native["records_per_second"],
 }
-row["ratio_to_native"] = row["records_per_second"] / native["records_per_second"]
-row["native_cpu_seconds_per_million_records"] = $native_cpu / max(native["records"], 1) * 1e6
-row["cpu_ratio_to_native"] = (row["cpu_seconds_per_million_records"]
-    / max(row["native_cpu_seconds_per_million_records"], 1e-9))
+if consumer:
+    row["format"] = "json" if "$s" == "f" else "binary"
+    row["records"] = records
+    row["records_per_request"] = load["records_per_request"]
+    row["seconds"] = load["seconds"]
+else:
+    row["records_per_batch"] = delta("gateway_kafka_batch_records_total") / max(batches, 1)
+if native is not None:
+    row["native_records_per_second"] = native["records_per_second"]
+    row["ratio_to_native"] = row["records_per_second"] / native["records_per_second"]
+    row["native_cpu_seconds_per_million_records"] = $native_cpu / max(native["records"], 1) * 1e6
+    row["cpu_ratio_to_native"] = (row["cpu_seconds_per_million_records"]
+        / max(row["native_cpu_seconds_per_million_records"], 1e-9))
+    row["errors"] += native.get("errors", 0)
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps(row) + "\n")
 # Thresholds: floors at about a third of what this 2-core machine measures
-# (loadtest/RESULTS.md), so only a real regression trips them.
-floors = {"a": 15000, "b": 200000, "c": 50000, "d": 300000, "e": 100000}
-floor = float("${MIN_RECORDS_PER_SECOND:-0}") or floors["$s"]
-p99_ceiling = float("${MAX_P99_MS:-100}")
+# (loadtest/RESULTS.md), so only a real regression trips them. For l, one
+# record a request, the floor is on requests/s and records/s alike.
+floors = {"a": 15000, "b": 200000, "c": 50000, "d": 300000, "e": 100000,
+          "f": 9000, "g": 9000, "l1": 500, "l4": 1000, "l16": 1500,
+          "l256": 9000}
+# p99 ceilings: 100 ms; tighter for the low-load rows (about three times
+# what they measure); for f and g, whose GETs wait up to timeout=1000 ms
+# for the broker's next fetch, 3 s.
+ceilings = {"f": 3000, "g": 3000, "l1": 20, "l4": 25, "l16": 40, "l256": 65}
+floor = float("${MIN_RECORDS_PER_SECOND:-0}") or floors.get("$s", 0)
+p99_ceiling = float("${MAX_P99_MS:-0}") or ceilings.get("$s", 100)
 failed = []
 if row["errors"]:
     failed.append(f'{row["errors"]} errors')

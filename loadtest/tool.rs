@@ -18,6 +18,14 @@
 //! - `native`: the yardstick. Produces the scenario's records straight to
 //!   the broker with rdkafka and the gateway's own producer settings (same
 //!   config file and environment), as fast as it can, and prints records/s.
+//! - `preload`: scenarios (f) and (g)'s topic: N JSON records of about
+//!   `--size` bytes, round-robin over the partitions, produced natively in
+//!   large batches; waits for every delivery.
+//! - `consume`: scenarios (f) and (g), the v2 consumer. Creates instances
+//!   (one per connection, each assigned its share of the partitions), reads
+//!   `GET .../records` until every record up to the partitions' end offsets
+//!   has come back, checks that offsets are contiguous per partition, and
+//!   prints records/s and the GETs' latency.
 //!
 //! The records are built here once, so the gateway and the native producer
 //! write exactly the same bytes.
@@ -154,6 +162,69 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         schema_id: u32,
     },
+    /// Scenarios f and g: fill a topic natively with JSON records.
+    Preload {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        /// Bytes of each record's value (a JSON object padded to this).
+        #[arg(long, default_value_t = 150)]
+        size: usize,
+        /// The topic's partitions; records go round-robin over them.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
+    /// Scenarios f and g: read a preloaded topic through v2 consumers.
+    Consume {
+        /// http://host:port of the gateway.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        group: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        #[arg(long, value_enum, default_value_t = ConsumeFormat::Json)]
+        format: ConsumeFormat,
+        /// Records the topic holds, round-robin over its partitions as
+        /// `preload` writes them (tansu 0.6's end offsets fall short of
+        /// the last batch, so they cannot tell).
+        #[arg(long)]
+        records: u64,
+        /// Consumer instances in the group, each reading its share of the
+        /// partitions over its own sequence of GETs.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// `max_bytes` of each GET.
+        #[arg(long, default_value_t = 16 * 1024 * 1024)]
+        max_bytes: usize,
+        /// `timeout` of each GET, in ms.
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        /// Give up (and fail) after this long.
+        #[arg(long, default_value_t = 300)]
+        max_seconds: u64,
+    },
+}
+
+/// The v2 consumer's embedded formats that scenarios f and g read.
+#[derive(Clone, Copy, ValueEnum)]
+enum ConsumeFormat {
+    Json,
+    Binary,
+}
+
+impl ConsumeFormat {
+    fn name(self) -> &'static str {
+        match self {
+            ConsumeFormat::Json => "json",
+            ConsumeFormat::Binary => "binary",
+        }
+    }
 }
 
 /// The load-test scenarios (issue "Performance" (a)-(d)).
@@ -340,6 +411,334 @@ fn native(
     );
 }
 
+/// Scenarios f and g's record `i`: a JSON object like scenario a's, its
+/// note padded so that the whole is `size` bytes.
+fn preload_value(i: u64, size: usize) -> Vec<u8> {
+    const NOTE: &[u8] = b"a record of about one hundred and fifty bytes, give or take, ";
+    let mut value = format!(
+        r#"{{"id":{},"name":"Jane Doe","email":"jane.doe@example.com","country":"NL","plan":"pro","active":true,"score":97.5,"note":""#,
+        42 + i
+    )
+    .into_bytes();
+    let pad = size.saturating_sub(value.len() + 2);
+    value.extend(NOTE.iter().cycle().take(pad));
+    value.extend_from_slice(b"\"}");
+    value
+}
+
+/// Fills `topic` with `records` records (JSON string keys, JSON object
+/// values), round-robin over its partitions, in large batches, and waits
+/// for every delivery.
+fn preload(bootstrap: &str, topic: &str, records: u64, size: usize, partitions: i32) {
+    let counts = Arc::new(Counting {
+        delivered: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let producer: ThreadedProducer<CountingContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("batch.size", "1048576")
+        .set("batch.num.messages", "100000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("statistics.interval.ms", "0")
+        .create_with_context(CountingContext(counts.clone()))
+        .expect("producer");
+    let started = Instant::now();
+    for i in 0..records {
+        let key = format!("\"user-{}\"", i % 1000);
+        let value = preload_value(i, size);
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+            .partition((i % partitions as u64) as i32)
+            .key(key.as_bytes())
+            .payload(value.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("produce: {e}"),
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("everything sent is delivered");
+    let elapsed = started.elapsed().as_secs_f64();
+    let delivered = counts.delivered.load(Ordering::Relaxed);
+    let failed = counts.failed.load(Ordering::Relaxed);
+    println!(
+        "{}",
+        json!({"records": delivered, "failed": failed, "seconds": elapsed,
+               "records_per_second": delivered as f64 / elapsed,
+               "value_bytes": preload_value(0, size).len()})
+    );
+    if delivered != records {
+        eprintln!("preload: {delivered} of {records} records delivered, {failed} failed");
+        std::process::exit(1);
+    }
+}
+
+/// The two fields of a v2 consumer's record that the check needs; the rest
+/// (topic, key, value, timestamp) is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct ConsumedRecord {
+    partition: i32,
+    offset: i64,
+}
+
+/// What one consumer instance's reads came to.
+#[derive(Default)]
+struct ConsumeCounts {
+    records: u64,
+    requests: u64,
+    errors: u64,
+    empty: u64,
+    bytes: u64,
+    latencies: Vec<f64>,
+}
+
+/// Whether the first record of an answer is scenario f or g's record in
+/// the format asked for: a JSON object, or base64 of its bytes.
+fn looks_right(format: ConsumeFormat, body: &[u8]) -> bool {
+    // The array's first element alone: a stream of values stops there.
+    let Some(Ok(first)) = body.get(1..).and_then(|rest| {
+        serde_json::Deserializer::from_slice(rest)
+            .into_iter::<Value>()
+            .next()
+    }) else {
+        return false;
+    };
+    match format {
+        ConsumeFormat::Json => first["value"]["id"].is_u64() && first["key"].is_string(),
+        ConsumeFormat::Binary => first["value"]
+            .as_str()
+            .and_then(|v| base64_simd::STANDARD.decode_to_vec(v).ok())
+            .is_some_and(|v| v.starts_with(b"{\"id\":")),
+    }
+}
+
+/// Scenarios f and g: `connections` v2 consumer instances in `group`, each
+/// assigned its share of the partitions, read with `GET .../records?query`
+/// until every partition's end offset; each partition's offsets must come
+/// back contiguous (nothing lost, nothing twice). Prints one JSON line:
+/// records/s over the reads and the GETs' latency.
+#[allow(clippy::too_many_arguments)]
+async fn consume(
+    url: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    format: ConsumeFormat,
+    records: u64,
+    connections: usize,
+    query: &str,
+    limit: Duration,
+) {
+    use std::collections::HashMap;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let v2 = "application/vnd.kafka.v2+json";
+    // Where each partition begins, and where it ends: `records` spread
+    // round-robin from there.
+    let mut ranges = Vec::new();
+    for p in 0..partitions {
+        let offsets: Value = http
+            .get(format!("{url}/topics/{topic}/partitions/{p}/offsets"))
+            .send()
+            .await
+            .expect("gateway answers")
+            .error_for_status()
+            .expect("partition offsets")
+            .json()
+            .await
+            .expect("offsets JSON");
+        let begin = offsets["beginning_offset"].as_i64().expect("an offset");
+        let share =
+            records / partitions as u64 + u64::from((p as u64) < records % partitions as u64);
+        ranges.push((begin, begin + share as i64));
+    }
+    let connections = connections.clamp(1, partitions.max(1) as usize);
+    let mut instances = Vec::new();
+    for c in 0..connections {
+        let name = format!("lt-{c}");
+        let created = http
+            .post(format!("{url}/consumers/{group}"))
+            .header("Content-Type", v2)
+            .body(
+                json!({"name": name, "format": format.name(),
+                       "auto.offset.reset": "earliest", "auto.commit.enable": "false"})
+                .to_string(),
+            )
+            .send()
+            .await
+            .expect("gateway answers");
+        assert!(
+            created.status().is_success(),
+            "create: {}",
+            created.text().await.unwrap_or_default()
+        );
+        let base = format!("{url}/consumers/{group}/instances/{name}");
+        let mine: Vec<i32> = (0..partitions)
+            .filter(|p| *p as usize % connections == c)
+            .collect();
+        let assignment: Vec<Value> = mine
+            .iter()
+            .map(|p| json!({"topic": topic, "partition": p}))
+            .collect();
+        let assigned = http
+            .post(format!("{base}/assignments"))
+            .header("Content-Type", v2)
+            .body(json!({ "partitions": assignment }).to_string())
+            .send()
+            .await
+            .expect("gateway answers");
+        assert!(
+            assigned.status().is_success(),
+            "assign: {}",
+            assigned.text().await.unwrap_or_default()
+        );
+        instances.push((base, mine));
+    }
+    let accept = format!("application/vnd.kafka.{}.v2+json", format.name());
+    let started = Instant::now();
+    let deadline = started + limit;
+    let tasks: Vec<_> = instances
+        .iter()
+        .map(|(base, mine)| {
+            let (http, accept) = (http.clone(), accept.clone());
+            let records_url = format!("{base}/records?{query}");
+            let ends: HashMap<i32, i64> =
+                mine.iter().map(|p| (*p, ranges[*p as usize].1)).collect();
+            let mut next: HashMap<i32, i64> =
+                mine.iter().map(|p| (*p, ranges[*p as usize].0)).collect();
+            tokio::spawn(async move {
+                let mut counts = ConsumeCounts::default();
+                let mut checked = false;
+                let complain = |counts: &mut ConsumeCounts, what: String| {
+                    if counts.errors < 5 {
+                        eprintln!("consume: {what}");
+                    }
+                    counts.errors += 1;
+                };
+                while next.iter().any(|(p, n)| *n < ends[p]) {
+                    if Instant::now() >= deadline || counts.errors >= 20 {
+                        complain(
+                            &mut counts,
+                            format!("gave up with {next:?} of {ends:?} read"),
+                        );
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let answer = match http
+                        .get(&records_url)
+                        .header("Accept", &accept)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status().is_success() => {
+                            r.bytes().await.map_err(|e| e.to_string())
+                        }
+                        Ok(r) => {
+                            let status = r.status();
+                            Err(format!("{status}: {}", r.text().await.unwrap_or_default()))
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    counts.latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
+                    counts.requests += 1;
+                    let body = match answer {
+                        Ok(body) => body,
+                        Err(e) => {
+                            complain(&mut counts, e);
+                            continue;
+                        }
+                    };
+                    counts.bytes += body.len() as u64;
+                    let got: Vec<ConsumedRecord> = match serde_json::from_slice(&body) {
+                        Ok(got) => got,
+                        Err(e) => {
+                            complain(&mut counts, format!("answer is not a records array: {e}"));
+                            continue;
+                        }
+                    };
+                    if got.is_empty() {
+                        counts.empty += 1;
+                        continue;
+                    }
+                    if !checked {
+                        checked = true;
+                        if !looks_right(format, &body) {
+                            let head =
+                                String::from_utf8_lossy(&body[..body.len().min(300)]).to_string();
+                            complain(&mut counts, format!("unexpected record: {head}"));
+                        }
+                    }
+                    for r in &got {
+                        match next.get_mut(&r.partition) {
+                            Some(n) if *n == r.offset => *n += 1,
+                            Some(n) => {
+                                let what = format!(
+                                    "partition {}: offset {} where {} was next",
+                                    r.partition, r.offset, *n
+                                );
+                                *n = (*n).max(r.offset + 1);
+                                complain(&mut counts, what);
+                            }
+                            None => complain(
+                                &mut counts,
+                                format!("a record of partition {}, not assigned", r.partition),
+                            ),
+                        }
+                    }
+                    counts.records += got.len() as u64;
+                }
+                counts
+            })
+        })
+        .collect();
+    let mut total = ConsumeCounts::default();
+    for task in tasks {
+        let c = task.await.expect("consume task");
+        total.records += c.records;
+        total.requests += c.requests;
+        total.errors += c.errors;
+        total.empty += c.empty;
+        total.bytes += c.bytes;
+        total.latencies.extend(c.latencies);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for (base, _) in &instances {
+        let _ = http.delete(base).send().await;
+    }
+    if total.records != records {
+        eprintln!(
+            "consume: {} records came back, not {records}",
+            total.records
+        );
+        total.errors += 1;
+    }
+    total.latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        let l = &total.latencies;
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "{}",
+        json!({"records": total.records, "requests": total.requests, "seconds": elapsed,
+               "records_per_second": total.records as f64 / elapsed,
+               "errors": total.errors, "empty_responses": total.empty, "bytes": total.bytes,
+               "records_per_request": total.records as f64 / total.requests.max(1) as f64,
+               "p50_ms": pct(0.50), "p99_ms": pct(0.99), "p999_ms": pct(0.999)})
+    );
+}
+
 #[tokio::main]
 async fn main() {
     match Args::parse().command {
@@ -451,6 +850,42 @@ async fn main() {
         })
         .await
         .unwrap(),
+        Command::Preload {
+            bootstrap,
+            topic,
+            records,
+            size,
+            partitions,
+        } => tokio::task::spawn_blocking(move || {
+            preload(&bootstrap, &topic, records, size, partitions)
+        })
+        .await
+        .unwrap(),
+        Command::Consume {
+            url,
+            group,
+            topic,
+            partitions,
+            format,
+            records,
+            connections,
+            max_bytes,
+            timeout_ms,
+            max_seconds,
+        } => {
+            consume(
+                &url,
+                &group,
+                &topic,
+                partitions,
+                format,
+                records,
+                connections,
+                &format!("max_bytes={max_bytes}&timeout={timeout_ms}"),
+                Duration::from_secs(max_seconds),
+            )
+            .await
+        }
     }
 }
 

@@ -42,6 +42,9 @@ pub struct PartitionOffset {
     pub metadata: String,
 }
 
+/// The least read-ahead an instance gets when the pool is used up.
+const MIN_PREFETCH_KBYTES: usize = 1024;
+
 /// Subscriptions and manual assignments exclude each other.
 fn exclusive() -> ApiError {
     ApiError::new(
@@ -63,6 +66,8 @@ pub struct Instance {
     /// How long a read waits by default (the instance's
     /// `consumer.request.timeout.ms`, else the gateway's).
     pub request_timeout_ms: Option<u64>,
+    /// Its read-ahead, taken from `consumers.prefetch_total_kbytes`.
+    pub prefetch_kbytes: usize,
     consumer: Arc<BaseConsumer>,
     last_used: Mutex<Instant>,
     /// One call at a time on this instance.
@@ -138,14 +143,19 @@ impl Consumers {
         // fetch.max.bytes stays librdkafka's: capping it ties the response
         // guard to it, and brokers answer a little more than asked (tansu
         // answered 4.3 MB to a 4 MiB fetch in the soak, and reads failed).
-        config.set(
-            "queued.max.messages.kbytes",
-            self.config.prefetch_kbytes.to_string(),
-        );
+        // Each instance takes its read-ahead from one pool
+        // (`consumers.prefetch_total_kbytes`), at least 1 MiB.
         if let Some(bytes) = new.fetch_min_bytes {
             config.set("fetch.min.bytes", bytes.to_string());
         }
         let mut instances = self.instances.lock();
+        let reserved: usize = instances.values().map(|i| i.prefetch_kbytes).sum();
+        let prefetch_kbytes = self
+            .config
+            .prefetch_kbytes
+            .min(self.config.prefetch_total_kbytes.saturating_sub(reserved))
+            .max(MIN_PREFETCH_KBYTES);
+        config.set("queued.max.messages.kbytes", prefetch_kbytes.to_string());
         let key = (group.to_string(), name.clone());
         if instances.contains_key(&key) {
             return Err(ApiError::new(
@@ -169,6 +179,7 @@ impl Consumers {
             format: new.format,
             owner: new.owner,
             request_timeout_ms: new.request_timeout_ms,
+            prefetch_kbytes,
             consumer: Arc::new(consumer),
             last_used: Mutex::new(Instant::now()),
             busy: tokio::sync::Mutex::new(()),
@@ -542,5 +553,42 @@ impl Instance {
                 .collect())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_ahead_comes_from_one_pool_with_a_floor() {
+        let config = ConsumersConfig {
+            prefetch_kbytes: 4096,
+            prefetch_total_kbytes: 10_000,
+            ..ConsumersConfig::default()
+        };
+        let consumers = Consumers::new(&KafkaConfig::default(), "127.0.0.1:9", config);
+        let create = |name: &str| {
+            consumers
+                .create(
+                    "g",
+                    NewInstance {
+                        name: Some(name.into()),
+                        format: Format::Binary,
+                        auto_offset_reset: None,
+                        auto_commit: false,
+                        fetch_min_bytes: None,
+                        owner: "User:ANONYMOUS".into(),
+                        request_timeout_ms: None,
+                    },
+                )
+                .unwrap()
+                .prefetch_kbytes
+        };
+        let got: Vec<usize> = ["a", "b", "c", "d"].into_iter().map(create).collect();
+        assert_eq!(got, [4096, 4096, 1808, MIN_PREFETCH_KBYTES]);
+        // A closed instance gives its share back.
+        consumers.instances.lock().remove(&("g".into(), "a".into()));
+        assert_eq!(create("e"), 10_000 - 4096 - 1808 - MIN_PREFETCH_KBYTES);
     }
 }

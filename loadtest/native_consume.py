@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Scenarios (f) and (g)'s yardstick: Python confluent-kafka (librdkafka)
+reads a topic from the beginning until N records have come, and prints one
+JSON line like loadtest-tool's (records, seconds, records_per_second,
+errors). loadtest/run.sh runs it under /usr/bin/time for its CPU.
+
+usage: native_consume.py BOOTSTRAP TOPIC PARTITIONS RECORDS
+"""
+import json
+import sys
+import time
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+
+def main():
+    bootstrap, topic, partitions, records = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    # librdkafka's defaults otherwise (fetch.max.bytes 50 MiB,
+    # queued.max.messages.kbytes 64 MiB): the client as people run it.
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"native-{topic}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+    })
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    started = time.monotonic()
+    deadline = started + 300
+    count = errors = 0
+    while count < records and time.monotonic() < deadline:
+        for message in consumer.consume(num_messages=100_000, timeout=1.0):
+            if message.error():
+                errors += 1
+                continue
+            message.value()
+            count += 1
+    elapsed = time.monotonic() - started
+    consumer.close()
+    if count != records:
+        errors += 1
+    print(json.dumps({"records": count, "seconds": elapsed,
+                      "records_per_second": count / elapsed, "errors": errors}))
+
+
+if __name__ == "__main__":
+    main()
