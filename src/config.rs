@@ -58,6 +58,10 @@ pub struct HttpConfig {
     /// Connections open at once, across workers; past it new ones wait in
     /// the listen backlog.
     pub max_connections: usize,
+    /// Connections the kernel queues before the gateway accepts them (the
+    /// kernel caps it at `net.core.somaxconn`). Rust's default of 128 made
+    /// some of 3,000 simultaneous connects fail while the gateway was busy.
+    pub listen_backlog: u32,
     /// HTTPS on the listener (`[http.tls]`); plain HTTP when no certificate
     /// is configured.
     pub tls: TlsConfig,
@@ -81,6 +85,7 @@ impl Default for HttpConfig {
             head_timeout_ms: 5_000,
             keep_alive_ms: 5_000,
             max_connections: 25_000,
+            listen_backlog: 4096,
             tls: TlsConfig::default(),
             cors: CorsConfig::default(),
             access_log: false,

@@ -207,6 +207,9 @@ impl Gateway {
             n => n,
         };
         let address = listener.local_addr()?;
+        // Listening again only sets the backlog.
+        socket2::SockRef::from(&listener)
+            .listen(config.http.listen_backlog.min(i32::MAX as u32) as i32)?;
         let app_state = self.state.clone();
         let server = HttpServer::new(move || http::app(app_state.clone()))
             .workers(workers)
