@@ -45,8 +45,9 @@ pub struct PartitionOffset {
 /// The least read-ahead an instance gets when the pool is used up.
 const MIN_PREFETCH_KBYTES: usize = 1024;
 
-/// Subscriptions and manual assignments exclude each other.
-fn exclusive() -> ApiError {
+/// Subscriptions, patterns and manual assignments exclude each other
+/// (409 / 40903, as Confluent answers).
+pub fn exclusive() -> ApiError {
     ApiError::new(
         ErrorCode::ConsumerIllegalState,
         "Subscription to topics, partitions and pattern are mutually exclusive.",

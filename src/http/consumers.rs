@@ -194,12 +194,7 @@ async fn subscribe(
         // librdkafka reads a leading ^ as a regular expression.
         (true, Some(pattern)) => vec![format!("^{}", pattern.trim_start_matches('^'))],
         // Confluent: 409 / 40903, as Kafka's consumer refuses both.
-        (false, Some(_)) => {
-            return Err(ApiError::new(
-                ErrorCode::ConsumerIllegalState,
-                "Subscription to topics, partitions and pattern are mutually exclusive.",
-            ))
-        }
+        (false, Some(_)) => return Err(crate::consumers::exclusive()),
         (true, None) => {
             return Err(ApiError::new(
                 ErrorCode::Unprocessable,

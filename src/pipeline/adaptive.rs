@@ -85,8 +85,9 @@ impl AdaptiveSink {
         }
     }
 
-    /// Whether records now go to the batching sink (for tests and metrics).
-    pub fn is_batching(&self) -> bool {
+    /// Whether records now go to the batching sink.
+    #[cfg(test)]
+    fn is_batching(&self) -> bool {
         self.state.lock().batching
     }
 }
