@@ -27,6 +27,10 @@
 //!   has come back, checks that offsets are contiguous per partition, and
 //!   prints records/s and the GETs' latency.
 //!
+//! - `bare`: the floor for scenario (a). A bare actix-web server with the
+//!   gateway's worker count that reads a `POST /topics/{topic}` body and
+//!   answers a constant v2 produce response: what HTTP alone costs here.
+//!
 //! The records are built here once, so the gateway and the native producer
 //! write exactly the same bytes.
 
@@ -65,6 +69,15 @@ enum Command {
     },
     /// Print the registry request that registers scenario d's Avro schema.
     AvroSchema,
+    /// Serve a constant produce answer with bare actix-web (the floor).
+    Bare {
+        /// host:port to listen on.
+        #[arg(long)]
+        listen: String,
+        /// HTTP workers; 0 is the gateway's default (one per core).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
     /// Create a topic.
     CreateTopic {
         #[arg(long)]
@@ -743,6 +756,7 @@ async fn consume(
 async fn main() {
     match Args::parse().command {
         Command::AvroSchema => println!("{}", json!({ "schema": AVRO_SCHEMA })),
+        Command::Bare { listen, workers } => bare(&listen, workers).await,
         Command::Stream {
             addr,
             topic,
@@ -1436,4 +1450,30 @@ async fn soak(
         eprintln!("SOAK FAILED: {}", failed.join("; "));
         std::process::exit(1);
     }
+}
+
+/// The floor: what actix-web costs for scenario (a)'s request with no
+/// gateway behind it. The body is read whole and the answer is the
+/// gateway's for one record, so both sides move the same bytes.
+async fn bare(listen: &str, workers: usize) {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    const ANSWER: &str = r#"{"offsets":[{"partition":0,"offset":0,"error_code":null,"error":null}],"key_schema_id":null,"value_schema_id":null}"#;
+    async fn produce(_topic: web::Path<String>, body: web::Bytes) -> HttpResponse {
+        std::hint::black_box(body);
+        HttpResponse::Ok()
+            .content_type("application/vnd.kafka.v2+json")
+            .body(ANSWER)
+    }
+    let workers = match workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    HttpServer::new(|| App::new().route("/topics/{topic}", web::post().to(produce)))
+        .workers(workers)
+        .backlog(4096)
+        .bind(listen)
+        .expect("bind")
+        .run()
+        .await
+        .expect("serve");
 }
