@@ -6,6 +6,9 @@ usage: report.py results.jsonl [--last N] [--chart out.svg]
 Rows without a native run (the low-load rows l1, l4, ...) show "-" in the
 native columns and no native bar; the consumer rows (f, g) give records per
 GET instead of records per Kafka batch, and their latency is per GET.
+The floor row (n, bare actix-web) has no Kafka columns; when the rows shown
+include one, the one-record-a-request rows (a, l...) get "CPU ratio to
+floor": their CPU per request over the floor's in the same run.
 """
 import argparse
 import json
@@ -22,6 +25,7 @@ COLUMNS = [
     ("cpu_seconds_per_million_records", "CPU s / M records", "{:.1f}"),
     ("native_cpu_seconds_per_million_records", "native CPU s / M records", "{:.1f}"),
     ("cpu_ratio_to_native", "CPU ratio to native", "{:.2f}"),
+    ("cpu_ratio_to_floor", "CPU ratio to floor", "{:.2f}"),
     ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
     ("records_per_batch", "records / batch", "{:.0f}"),
     ("records_per_request", "records / GET", "{:,.0f}"),
@@ -94,6 +98,12 @@ def main():
     rows = [json.loads(line) for line in open(args.results) if line.strip()]
     if args.last:
         rows = rows[-args.last:]
+    floors = [r for r in rows if r["scenario"] == "n"]
+    if floors:
+        floor = floors[-1]["cpu_seconds_per_million_records"]
+        for r in rows:
+            if r["scenario"] == "a" or r["scenario"].startswith("l"):
+                r["cpu_ratio_to_floor"] = r["cpu_seconds_per_million_records"] / floor
     print(table(rows))
     if args.chart:
         chart(rows, args.chart)

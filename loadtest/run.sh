@@ -17,6 +17,11 @@
 #   l  low load: scenario a's request at 1, 4, 16 and 256 connections
 #      (LOW_LOAD_CONNECTIONS), DURATION each, rows l1, l4, l16, l256 (each
 #      also runs alone, e.g. l16); no native run
+#   n  the floor for scenario a: the same requests, 256 connections, to a
+#      bare actix-web server with the gateway's worker count that reads
+#      the body and answers a constant produce response (loadtest-tool
+#      bare); its CPU per request is what HTTP alone costs on this machine
+#      in this run (run it beside a: ./loadtest/run.sh a n)
 #
 # Builds in release mode, starts tansu (memory storage) and the gateway,
 # creates the topics, runs the scenario (wrk, or k6 with LOADGEN=k6), runs
@@ -41,8 +46,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,39p' "$0"; exit 2; }
-[ "${scenarios[0]}" = all ] && scenarios=(a b c d e f g l)
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,44p' "$0"; exit 2; }
+[ "${scenarios[0]}" = all ] && scenarios=(a n b c d e f g l)
 # l is one run per connection count.
 read -ra low_load <<<"${LOW_LOAD_CONNECTIONS:-1 4 16 256}"
 expanded=()
@@ -134,7 +139,7 @@ fi
 
 for s in "${scenarios[@]}"; do
     case "$s" in
-        a) conns=${CONNECTIONS:-256} ;;
+        a | n) conns=${CONNECTIONS:-256} ;;
         b | c | d) conns=${CONNECTIONS:-64} ;;
         e) conns=${CONNECTIONS:-8} ;;
         f | g) conns=${CONNECTIONS:-1} ;;
@@ -143,12 +148,14 @@ for s in "${scenarios[@]}"; do
     esac
     # The request body: l sends scenario a's.
     case "$s" in
-        l*) body_scenario=a ;;
+        l* | n) body_scenario=a ;;
         *) body_scenario=$s ;;
     esac
+    bare=""
+    [ "$s" = n ] && bare=1
     consumer=""
     case "$s" in
-        e | f | g) [ -z "${AUTH:-}${TLS:-}" ] || { echo "scenarios e, f and g take neither AUTH nor TLS"; exit 2; } ;;
+        e | f | g | n) [ -z "${AUTH:-}${TLS:-}" ] || { echo "scenarios e, f, g and n take neither AUTH nor TLS"; exit 2; } ;;
     esac
     case "$s" in f | g) consumer=1 ;; esac
     run_id="$s-$(date +%s)"
@@ -164,13 +171,19 @@ for s in "${scenarios[@]}"; do
     fi
     port=$(free_port)
 
-    # shellcheck disable=SC2086
-    env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" "${security_env[@]}" ${GATEWAY_ENV:-} \
-        "$GATEWAY" --listen "127.0.0.1:$port" 2>"$OUT/gateway-$s.log" &
+    if [ -n "$bare" ]; then
+        "$TOOL" bare --listen "127.0.0.1:$port" 2>"$OUT/gateway-$s.log" &
+    else
+        # shellcheck disable=SC2086
+        env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" "${security_env[@]}" ${GATEWAY_ENV:-} \
+            "$GATEWAY" --listen "127.0.0.1:$port" 2>"$OUT/gateway-$s.log" &
+    fi
     gw_pid=$!
     base="$scheme://localhost:$port"
+    ready=/readyz
+    [ -n "$bare" ] && ready=/topics/ready
     for _ in $(seq 1 100); do
-        curl -sf "${curl_tls[@]}" "$base/readyz" >/dev/null && break
+        curl -sf "${curl_tls[@]}" -X "$([ -n "$bare" ] && echo POST || echo GET)" "$base$ready" >/dev/null && break
         sleep 0.1
     done
 
@@ -198,7 +211,7 @@ for s in "${scenarios[@]}"; do
         BODY_FILE="$body" CONTENT_TYPE="$content_type" TOPIC="$gw_topic" AUTHORIZATION="$authorization" \
             wrk -t1 -c"$conns" -d2s -s loadtest/wrk/produce.lua "$base" >/dev/null
     fi
-    curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-before.txt"
+    if [ -n "$bare" ]; then : >"$OUT/metrics-before.txt"; else curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-before.txt"; fi
     cpu_before=$(cpu_seconds "$gw_pid")
     perf_pid=""
     if [ -n "${PERF:-}" ]; then
@@ -241,7 +254,7 @@ PY
         kill -INT "$perf_pid"
         wait "$perf_pid" || true
     fi
-    curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-after.txt"
+    if [ -n "$bare" ]; then : >"$OUT/metrics-after.txt"; else curl -s "${curl_tls[@]}" "$base/metrics" >"$OUT/metrics-after.txt"; fi
     rss_kib=$(awk '/VmHWM/ { print $2 }' "/proc/$gw_pid/status")
     kill -TERM "$gw_pid"
     wait "$gw_pid" || true
@@ -275,8 +288,15 @@ def delta(name):
 load = json.loads('''$load''')
 native = json.loads('''$native''')
 consumer = bool("$consumer")
-# The consumer rows count what came back; the others what was produced.
-records = load["records"] if consumer else delta("gateway_produce_records_total")
+bare = bool("$bare")
+# The consumer rows count what came back; the others what was produced;
+# the floor (n), which produces nothing, what it answered.
+if consumer:
+    records = load["records"]
+elif bare:
+    records = load["requests"]
+else:
+    records = delta("gateway_produce_records_total")
 batches = delta("gateway_kafka_batches_total")
 row = {
     "scenario": "$s", "label": "$LABEL", "loadgen": "$LOADGEN", "connections": $conns,
@@ -294,7 +314,7 @@ if consumer:
     row["records"] = records
     row["records_per_request"] = load["records_per_request"]
     row["seconds"] = load["seconds"]
-else:
+elif not bare:
     row["records_per_batch"] = delta("gateway_kafka_batch_records_total") / max(batches, 1)
 if native is not None:
     row["native_records_per_second"] = native["records_per_second"]
@@ -310,7 +330,7 @@ with open(sys.argv[1], "a") as f:
 # record a request, the floor is on requests/s and records/s alike.
 floors = {"a": 15000, "b": 200000, "c": 50000, "d": 300000, "e": 100000,
           "f": 9000, "g": 9000, "l1": 500, "l4": 1000, "l16": 1500,
-          "l256": 9000}
+          "l256": 9000, "n": 15000}
 # p99 ceilings: 100 ms; tighter for the low-load rows (about three times
 # what they measure); for f and g, whose GETs wait up to timeout=1000 ms
 # for the broker's next fetch, 3 s.

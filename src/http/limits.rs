@@ -54,7 +54,18 @@ pub struct BodyBudget {
     limit: usize,
     used: AtomicUsize,
     freed: tokio::sync::Notify,
+    /// Requests waiting in `take` for room.
+    waiting: AtomicUsize,
     metrics: &'static Metrics,
+}
+
+/// Uncounts a waiter however its wait ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl BodyBudget {
@@ -63,12 +74,15 @@ impl BodyBudget {
             limit,
             used: AtomicUsize::new(0),
             freed: tokio::sync::Notify::new(),
+            waiting: AtomicUsize::new(0),
             metrics,
         })
     }
 
     fn try_take(self: &Arc<Self>, bytes: usize) -> bool {
-        let mut used = self.used.load(Ordering::Relaxed);
+        // SeqCst (free on x86): a waiter's look here must follow its count
+        // in `waiting`, see `give_back`.
+        let mut used = self.used.load(Ordering::SeqCst);
         loop {
             // A request alone larger than the budget still passes an idle
             // one, so no admissible body is refused for ever.
@@ -78,8 +92,8 @@ impl BodyBudget {
             match self.used.compare_exchange_weak(
                 used,
                 used + bytes,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
             ) {
                 Ok(_) => {
                     self.metrics.buffered_bytes.set((used + bytes) as f64);
@@ -91,21 +105,34 @@ impl BodyBudget {
     }
 
     fn give_back(&self, bytes: usize) {
-        let before = self.used.fetch_sub(bytes, Ordering::AcqRel);
+        let before = self.used.fetch_sub(bytes, Ordering::SeqCst);
         self.metrics.buffered_bytes.set((before - bytes) as f64);
-        self.freed.notify_waiters();
+        // Notify takes a lock; only a request waiting for room needs it.
+        // A waiter counts itself before it looks at `used`, and this looks
+        // at the count after `used` fell (both SeqCst), so one of the two
+        // sees the other.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.freed.notify_waiters();
+        }
     }
 
     /// Takes `bytes`, waiting up to `wait` for room.
     async fn take(self: &Arc<Self>, bytes: usize, wait: Duration) -> Option<Reservation> {
+        let reservation = || Reservation {
+            budget: Arc::clone(self),
+            bytes: Cell::new(bytes),
+        };
+        // Nearly always there is room: no clock, no waiter.
+        if self.try_take(bytes) {
+            return Some(reservation());
+        }
         let deadline = tokio::time::Instant::now() + wait;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
         loop {
             let freed = self.freed.notified();
             if self.try_take(bytes) {
-                return Some(Reservation {
-                    budget: Arc::clone(self),
-                    bytes: Cell::new(bytes),
-                });
+                return Some(reservation());
             }
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
                 return None;
@@ -259,7 +286,8 @@ where
                 let payload = req.take_payload();
                 req.set_payload(actix_web::dev::Payload::from(Box::pin(Guarded {
                     inner: payload,
-                    deadline: Box::pin(tokio::time::sleep(limits.body_timeout)),
+                    deadline: None,
+                    started: tokio::time::Instant::now(),
                     idle: stream.then_some(limits.body_timeout),
                     timeout: limits.body_timeout,
                     grow: (chunked && !stream).then(|| reservation.clone()).flatten(),
@@ -325,7 +353,11 @@ fn is_record_stream(path: &str) -> bool {
 /// A request body under the deadline and, when chunked, the budget.
 struct Guarded {
     inner: actix_web::dev::Payload,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Made when the body first keeps the handler waiting: one that came
+    /// with its head (nearly all) never touches the timer wheel.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// When reading began; the deadline is `timeout` from here.
+    started: tokio::time::Instant,
     /// For streams: the deadline moves on with every chunk.
     idle: Option<Duration>,
     timeout: Duration,
@@ -352,14 +384,23 @@ impl Stream for Guarded {
                     }
                 }
                 if let Some(idle) = this.idle {
-                    this.deadline
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + idle);
+                    let now = tokio::time::Instant::now();
+                    this.started = now;
+                    if let Some(deadline) = &mut this.deadline {
+                        deadline.as_mut().reset(now + idle);
+                    }
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(other) => Poll::Ready(other),
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+            Poll::Pending => match this
+                .deadline
+                .get_or_insert_with(|| {
+                    Box::pin(tokio::time::sleep_until(this.started + this.timeout))
+                })
+                .as_mut()
+                .poll(cx)
+            {
                 Poll::Ready(()) => {
                     this.fate.timed_out.set(true);
                     this.done = true;

@@ -70,8 +70,11 @@ async fn produce(
     // One parse: the schema fields and the records come from the same
     // tape, which lives across the (rare) registry calls.
     let body_len = body.len();
-    let mut buf = body.to_vec();
-    drop(body);
+    // simd-json parses in place: the body's own buffer when nothing else
+    // holds it (nearly always), else a copy.
+    let mut buf = body
+        .try_into_mut()
+        .unwrap_or_else(|shared| web::BytesMut::from(&shared[..]));
     let tape = parse_tape(&mut buf)?;
     let envelope = tape.as_value();
     let (key, value) = match state.codecs.get(format) {
@@ -141,7 +144,9 @@ async fn produce(
 
     // A safety net: the pipeline settles every record within max_wait.
     let wait = state.pipeline.max_wait() + ACK_WAIT_MARGIN;
-    let outcomes = match tokio::time::timeout(wait, done).await {
+    // Acknowledgements come from librdkafka's thread: relayed, a batch of
+    // them wakes this worker once.
+    let outcomes = match tokio::time::timeout(wait, super::relay::Relayed::new(done)).await {
         Ok(Ok(outcomes)) => outcomes,
         Ok(Err(_)) => {
             return Err(ApiError::new(
@@ -251,7 +256,19 @@ pub fn parse_and_encode(
 /// Parses a request body in place into simd-json's tape (no per-object
 /// maps: 1.6x faster than a BorrowedValue for 100 records).
 fn parse_tape(buf: &mut [u8]) -> Result<simd_json::Tape<'_>, ApiError> {
-    simd_json::to_tape(buf).map_err(|e| {
+    // simd-json's working buffers (four allocations) are kept per thread
+    // for bodies up to REUSE_BUFFERS_UP_TO, so they stay that small.
+    const REUSE_BUFFERS_UP_TO: usize = 64 * 1024;
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<simd_json::Buffers> =
+            std::cell::RefCell::new(simd_json::Buffers::new(4096));
+    }
+    let parsed = if buf.len() <= REUSE_BUFFERS_UP_TO {
+        BUFFERS.with(|b| simd_json::to_tape_with_buffers(buf, &mut b.borrow_mut()))
+    } else {
+        simd_json::to_tape(buf)
+    };
+    parsed.map_err(|e| {
         ApiError::new(
             ErrorCode::BadRequest,
             format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
