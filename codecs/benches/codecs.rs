@@ -77,6 +77,23 @@ fn avro(c: &mut Criterion) {
             codec.encode(black_box(&value), &mut out).unwrap();
         })
     });
+    // The consumer side, as for the schemaless codecs: through a tree and
+    // written straight.
+    let mut stored = Vec::new();
+    codec.encode(&value, &mut stored).unwrap();
+    group.bench_function("decode_tree", |b| {
+        b.iter(|| {
+            out.clear();
+            let tree = codec.decode(black_box(&stored)).unwrap();
+            serde_json::to_writer(&mut out, &tree).unwrap();
+        })
+    });
+    group.bench_function("decode_json", |b| {
+        b.iter(|| {
+            out.clear();
+            codec.decode_json(black_box(&stored), &mut out).unwrap();
+        })
+    });
     let json: serde_json::Value = serde_json::from_str(RECORD).unwrap();
     let apache_schema = apache_avro::Schema::parse_str(AVRO_SCHEMA).unwrap();
     group.bench_function("apache_avro", |b| {
@@ -127,6 +144,21 @@ fn schema_codecs(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 codec.encode(black_box(&value), &mut out).unwrap();
+            })
+        });
+        let mut stored = Vec::new();
+        codec.encode(&value, &mut stored).unwrap();
+        group.bench_function(format!("{name}_decode_tree"), |b| {
+            b.iter(|| {
+                out.clear();
+                let tree = codec.decode(black_box(&stored)).unwrap();
+                serde_json::to_writer(&mut out, &tree).unwrap();
+            })
+        });
+        group.bench_function(format!("{name}_decode_json"), |b| {
+            b.iter(|| {
+                out.clear();
+                codec.decode_json(black_box(&stored), &mut out).unwrap();
             })
         });
     }

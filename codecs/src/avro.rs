@@ -411,6 +411,115 @@ impl AvroCodec {
         })
     }
 
+    /// What [`AvroCodec::json`] gives, written as JSON text into `out`
+    /// without the tree: the consumer's path. Fields come in the schema's
+    /// order.
+    fn write_json(
+        &self,
+        value: &Avro,
+        schema: &Schema,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        let schema = match schema {
+            Schema::Ref { name } => self
+                .names
+                .get(name)
+                .ok_or_else(|| CodecError::InvalidSchema(format!("unknown named type {name}")))?,
+            other => other,
+        };
+        // Writing to a Vec cannot fail.
+        fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+            serde_json::to_writer(out, v).expect("writing to a Vec");
+        }
+        fn code_points(out: &mut Vec<u8>, bytes: &[u8]) {
+            let text: String = bytes.iter().map(|&b| b as char).collect();
+            put(out, text.as_str());
+        }
+        match (value, schema) {
+            (Avro::Null, _) => out.extend_from_slice(b"null"),
+            (Avro::Boolean(b), _) => put(out, b),
+            (Avro::Int(i) | Avro::Date(i) | Avro::TimeMillis(i), _) => put(out, i),
+            (
+                Avro::Long(i)
+                | Avro::TimeMicros(i)
+                | Avro::TimestampMillis(i)
+                | Avro::TimestampMicros(i)
+                | Avro::TimestampNanos(i)
+                | Avro::LocalTimestampMillis(i)
+                | Avro::LocalTimestampMicros(i)
+                | Avro::LocalTimestampNanos(i),
+                _,
+            ) => put(out, i),
+            // As serde_json's Value does: a non-finite number is null.
+            (Avro::Float(f), _) => put(out, &serde_json::Value::from(f64::from(*f))),
+            (Avro::Double(f), _) => put(out, &serde_json::Value::from(*f)),
+            (Avro::Bytes(b) | Avro::Fixed(_, b), _) => code_points(out, b),
+            (Avro::Decimal(d), _) => code_points(
+                out,
+                &Vec::<u8>::try_from(d).map_err(|e| CodecError::InvalidData(e.to_string()))?,
+            ),
+            (Avro::String(text), _) => put(out, text.as_str()),
+            (Avro::Uuid(u), _) => put(out, &u.to_string()),
+            (Avro::Enum(_, symbol), _) => put(out, symbol.as_str()),
+            (Avro::Array(items), Schema::Array(array)) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.write_json(item, &array.items, out)?;
+                }
+                out.push(b']');
+            }
+            (Avro::Map(entries), Schema::Map(map)) => {
+                // In key order, as the tree (a sorted map) writes them.
+                let mut entries: Vec<_> = entries.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out.push(b'{');
+                for (i, (key, v)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    put(out, key.as_str());
+                    out.push(b':');
+                    self.write_json(v, &map.types, out)?;
+                }
+                out.push(b'}');
+            }
+            (Avro::Union(index, inner), Schema::Union(union)) => {
+                let branch = &union.variants()[*index as usize];
+                match **inner {
+                    Avro::Null => out.extend_from_slice(b"null"),
+                    ref inner => {
+                        out.push(b'{');
+                        put(out, branch_name(branch).as_str());
+                        out.push(b':');
+                        self.write_json(inner, branch, out)?;
+                        out.push(b'}');
+                    }
+                }
+            }
+            (Avro::Record(fields), Schema::Record(record)) => {
+                out.push(b'{');
+                for (i, ((name, v), field)) in fields.iter().zip(&record.fields).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    put(out, name.as_str());
+                    out.push(b':');
+                    self.write_json(v, &field.schema, out)?;
+                }
+                out.push(b'}');
+            }
+            (other, _) => {
+                return Err(CodecError::InvalidData(format!(
+                    "cannot write {other:?} as JSON"
+                )))
+            }
+        }
+        Ok(())
+    }
+
     /// A union is `null` or `{"<branch type name>": value}`, as Avro's JSON
     /// encoding writes it.
     fn union(
@@ -486,6 +595,14 @@ impl Codec for AvroCodec {
         let value = apache_avro::from_avro_datum(&self.schema, &mut datum, None)
             .map_err(|e| CodecError::InvalidData(e.to_string()))?;
         self.json(&value, &self.schema)
+    }
+
+    /// Straight from Avro's value to JSON text, with no JSON tree between.
+    fn decode_json(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let mut datum = crate::unframe(bytes, self.id)?;
+        let value = apache_avro::from_avro_datum(&self.schema, &mut datum, None)
+            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
+        self.write_json(&value, &self.schema, out)
     }
 }
 
@@ -858,6 +975,20 @@ mod tests {
         let back = codec.decode(&bytes).unwrap();
         let expected: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(back, expected);
+        // Written straight, with no tree: the same value, fields in the
+        // schema's order.
+        let mut out = Vec::new();
+        codec.decode_json(&bytes, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            expected
+        );
+        assert!(
+            text.starts_with(r#"{"product_id":1,"customer_id":2,"product":{"string":"pen"}"#),
+            "{text}"
+        );
+        assert!(codec.decode_json(&bytes[5..], &mut Vec::new()).is_err());
         // Framed for another schema, or not framed: refused.
         assert!(AvroCodec::new(ORDER, 8).unwrap().decode(&bytes).is_err());
         assert!(codec.decode(&bytes[5..]).is_err());

@@ -120,6 +120,12 @@ impl Codec for JsonSchemaCodec {
         let json = crate::unframe(bytes, self.id)?;
         serde_json::from_slice(json).map_err(|e| CodecError::InvalidData(format!("not JSON: {e}")))
     }
+
+    /// The record is JSON text after its frame: checked, then copied, as
+    /// the `json` codec does.
+    fn decode_json(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        crate::json::JsonCodec.decode_json(crate::unframe(bytes, self.id)?, out)
+    }
 }
 
 /// The tape value as a `serde_json::Value`, for the validator.
@@ -175,6 +181,22 @@ mod tests {
             back,
             serde_json::json!({"id": 1, "name": "pen", "tags": ["a"]})
         );
+    }
+
+    #[test]
+    fn decode_json_copies_what_decode_parses() {
+        let codec = JsonSchemaCodec::new(PRODUCT, 9).unwrap();
+        let out = encode(&codec, r#"{"id": 1, "name": "pen", "tags": ["a"]}"#).unwrap();
+        let mut json = Vec::new();
+        codec.decode_json(&out, &mut json).unwrap();
+        let written: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(written, codec.decode(&out).unwrap());
+        // Another schema's frame, or none: refused.
+        assert!(JsonSchemaCodec::new(PRODUCT, 8)
+            .unwrap()
+            .decode_json(&out, &mut Vec::new())
+            .is_err());
+        assert!(codec.decode_json(&out[5..], &mut Vec::new()).is_err());
     }
 
     #[test]

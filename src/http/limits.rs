@@ -296,7 +296,9 @@ where
                 })
                     as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>));
             }
-            let path = req.path().to_string();
+            // For the log should the handler panic: a shared reference to
+            // the request's own bytes, not a copy.
+            let uri = req.uri().clone();
             let answered = AssertUnwindSafe(service.call(req)).catch_unwind().await;
             let response = match answered {
                 Ok(response) => response?,
@@ -304,6 +306,7 @@ where
                     // The request went down with the handler; an error is
                     // what actix-web still answers from (as a 500).
                     limits.metrics.handler_panics.increment(1);
+                    let path = uri.path();
                     tracing::error!(path, "a handler panicked; answered 500");
                     return Err(ApiError::new(ErrorCode::Internal, "internal error").into());
                 }

@@ -142,6 +142,20 @@ impl Codec for ProtobufCodec {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        let decoded = self.decode_message(bytes)?;
+        serde_json::to_value(&decoded).map_err(|e| CodecError::InvalidData(e.to_string()))
+    }
+
+    /// The message serialized straight into `out`, with no JSON tree.
+    fn decode_json(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let decoded = self.decode_message(bytes)?;
+        serde_json::to_writer(out, &decoded).map_err(|e| CodecError::InvalidData(e.to_string()))
+    }
+}
+
+impl ProtobufCodec {
+    /// A framed record's message: the message-index path picks the type.
+    fn decode_message(&self, bytes: &[u8]) -> Result<DynamicMessage, CodecError> {
         let mut rest = crate::unframe(bytes, self.id)?;
         let invalid = |m: &str| CodecError::InvalidData(m.to_string());
         // The message-index path: a count, then indexes (zig-zag varints);
@@ -170,13 +184,9 @@ impl Codec for ProtobufCodec {
                 .and_then(|i| message.child_messages().nth(i))
                 .ok_or_else(|| invalid("the message index names no message of the schema"))?;
         }
-        let decoded = DynamicMessage::decode(message, rest)
-            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
-        serde_json::to_value(&decoded).map_err(|e| CodecError::InvalidData(e.to_string()))
+        DynamicMessage::decode(message, rest).map_err(|e| CodecError::InvalidData(e.to_string()))
     }
-}
 
-impl ProtobufCodec {
     /// Through prost-reflect, which reads the JSON mapping (well-known
     /// types included) with serde: the value is written back as JSON text
     /// for it.
@@ -246,6 +256,22 @@ mod tests {
                 .as_enum_number(),
             Some(1)
         );
+    }
+
+    #[test]
+    fn decode_json_writes_what_decode_gives() {
+        let codec = ProtobufCodec::new(ORDER, 3).unwrap();
+        let out = encode(
+            &codec,
+            r#"{"productId": 7, "product_name": "pen", "tags": ["a"], "status": "PAID", "at": "2026-11-22T02:00:00Z"}"#,
+        )
+        .unwrap();
+        let mut json = Vec::new();
+        codec.decode_json(&out, &mut json).unwrap();
+        let written: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(written, codec.decode(&out).unwrap());
+        assert_eq!(written["productName"], "pen");
+        assert!(codec.decode_json(&out[1..], &mut Vec::new()).is_err());
     }
 
     #[test]
