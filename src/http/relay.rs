@@ -30,6 +30,18 @@ struct Relay {
     /// The relay task is woken and has not emptied the queue yet.
     scheduled: AtomicBool,
     task: AtomicWaker,
+    /// Cleared when the relay task is dropped (its runtime stopped): a
+    /// later runtime on this thread starts a new one.
+    running: AtomicBool,
+}
+
+/// Marks the relay stopped however its task ends.
+struct Running(Arc<Relay>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
+    }
 }
 
 impl Relay {
@@ -42,6 +54,7 @@ impl Relay {
 
     /// The relay task: forever wakes what was queued, from this thread.
     async fn run(self: Arc<Self>) {
+        let _running = Running(Arc::clone(&self));
         let mut woken = Vec::new();
         std::future::poll_fn(|cx| {
             self.task.register(cx.waker());
@@ -65,15 +78,21 @@ thread_local! {
 /// This worker's relay, started on first use.
 fn local() -> Arc<Relay> {
     RELAY.with(|relay| {
-        Arc::clone(relay.borrow_mut().get_or_insert_with(|| {
-            let relay = Arc::new(Relay {
-                queue: Mutex::new(Vec::new()),
-                scheduled: AtomicBool::new(false),
-                task: AtomicWaker::new(),
-            });
-            actix_web::rt::spawn(Arc::clone(&relay).run());
-            relay
-        }))
+        let mut relay = relay.borrow_mut();
+        match &*relay {
+            Some(running) if running.running.load(Ordering::Acquire) => Arc::clone(running),
+            _ => {
+                let started = Arc::new(Relay {
+                    queue: Mutex::new(Vec::new()),
+                    scheduled: AtomicBool::new(false),
+                    task: AtomicWaker::new(),
+                    running: AtomicBool::new(true),
+                });
+                actix_web::rt::spawn(Arc::clone(&started).run());
+                *relay = Some(Arc::clone(&started));
+                started
+            }
+        }
     })
 }
 
@@ -163,6 +182,31 @@ mod tests {
         // One relay for this thread, made on first use.
         let relay = local();
         assert!(relay.queue.lock().is_empty());
+    }
+
+    /// A relay whose runtime stopped is replaced by the next runtime on
+    /// the same thread, instead of queueing wake-ups nobody reads.
+    #[test]
+    fn a_new_runtime_on_the_thread_gets_a_new_relay() {
+        let first = actix_web::rt::System::new().block_on(async {
+            let relay = local();
+            actix_web::rt::task::yield_now().await;
+            relay
+        });
+        assert!(!first.running.load(Ordering::Acquire));
+        actix_web::rt::System::new().block_on(async {
+            let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+            let task = actix_web::rt::spawn(Relayed::new(rx));
+            actix_web::rt::task::yield_now().await;
+            std::thread::spawn(move || tx.send(1).unwrap())
+                .join()
+                .unwrap();
+            let got = tokio::time::timeout(std::time::Duration::from_secs(5), task)
+                .await
+                .expect("woken by the new relay");
+            assert_eq!(got.unwrap(), Ok(1));
+            assert!(!Arc::ptr_eq(&first, &local()));
+        });
     }
 
     /// A future that completes at once never needs the relay's wake-up.
