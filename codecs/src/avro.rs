@@ -520,6 +520,234 @@ impl AvroCodec {
         Ok(())
     }
 
+    /// Reads one datum of `schema` from `input` and writes its JSON form, as
+    /// [`AvroCodec::json`] would write apache-avro's decoding of it, to
+    /// `out`. Returns whether the datum was null: apache-avro reads a
+    /// boolean, a string or a union index cut off by the end of the input
+    /// as null, and a union holding null is written `null`, so this does
+    /// the same. Rare types (uuid, duration, big-decimal) go through
+    /// apache-avro.
+    fn read_json(
+        &self,
+        schema: &Schema,
+        input: &mut &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool, CodecError> {
+        fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+            serde_json::to_writer(out, v).expect("writing to a Vec");
+        }
+        fn code_points(out: &mut Vec<u8>, bytes: &[u8]) {
+            let text: String = bytes.iter().map(|&b| b as char).collect();
+            put(out, text.as_str());
+        }
+        let short = || CodecError::InvalidData("the Avro datum ends early".into());
+        fn take<'a>(input: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            if input.len() < n {
+                return None;
+            }
+            let (head, rest) = input.split_at(n);
+            *input = rest;
+            Some(head)
+        }
+        let len = |input: &mut &[u8]| -> Result<usize, CodecError> {
+            let n = read_long(input)?;
+            usize::try_from(n)
+                .ok()
+                .filter(|n| *n <= MAX_AVRO_LENGTH)
+                .ok_or_else(|| CodecError::InvalidData(format!("an Avro length of {n}")))
+        };
+        let schema = match schema {
+            Schema::Ref { name } => self
+                .names
+                .get(name)
+                .ok_or_else(|| CodecError::InvalidSchema(format!("unknown named type {name}")))?,
+            other => other,
+        };
+        match schema {
+            Schema::Null => {
+                out.extend_from_slice(b"null");
+                return Ok(true);
+            }
+            Schema::Boolean => match input.first() {
+                None => {
+                    out.extend_from_slice(b"null");
+                    return Ok(true);
+                }
+                Some(b @ (0 | 1)) => {
+                    put(out, &(*b == 1));
+                    *input = &input[1..];
+                }
+                Some(b) => {
+                    return Err(CodecError::InvalidData(format!(
+                        "{b} is not an Avro boolean"
+                    )))
+                }
+            },
+            Schema::Int | Schema::Date | Schema::TimeMillis => {
+                let n = read_long(input)?;
+                let n = i32::try_from(n)
+                    .map_err(|_| CodecError::InvalidData(format!("{n} is not an Avro int")))?;
+                put(out, &n);
+            }
+            Schema::Long
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::TimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampMillis
+            | Schema::LocalTimestampMicros
+            | Schema::LocalTimestampNanos => put(out, &read_long(input)?),
+            Schema::Float => {
+                let b = take(input, 4).ok_or_else(short)?;
+                let f = f32::from_le_bytes(b.try_into().expect("four bytes"));
+                // As serde_json's Value does: a non-finite number is null.
+                put(out, &serde_json::Value::from(f64::from(f)));
+            }
+            Schema::Double => {
+                let b = take(input, 8).ok_or_else(short)?;
+                put(
+                    out,
+                    &serde_json::Value::from(f64::from_le_bytes(
+                        b.try_into().expect("eight bytes"),
+                    )),
+                );
+            }
+            Schema::Bytes => {
+                let n = len(input)?;
+                code_points(out, take(input, n).ok_or_else(short)?);
+            }
+            Schema::String => {
+                let n = len(input)?;
+                let Some(b) = take(input, n) else {
+                    *input = &[];
+                    out.extend_from_slice(b"null");
+                    return Ok(true);
+                };
+                let text = std::str::from_utf8(b)
+                    .map_err(|e| CodecError::InvalidData(format!("an Avro string: {e}")))?;
+                put(out, text);
+            }
+            Schema::Fixed(fixed) => code_points(out, take(input, fixed.size).ok_or_else(short)?),
+            Schema::Decimal(decimal) => match &*decimal.inner {
+                Schema::Fixed(fixed) => {
+                    code_points(out, take(input, fixed.size).ok_or_else(short)?)
+                }
+                Schema::Bytes => {
+                    let n = len(input)?;
+                    code_points(out, take(input, n).ok_or_else(short)?);
+                }
+                other => return Err(CodecError::InvalidSchema(format!("a decimal of {other:?}"))),
+            },
+            Schema::Enum(e) => {
+                let index = read_long(input)?;
+                let symbol = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| e.symbols.get(i))
+                    .ok_or_else(|| {
+                        CodecError::InvalidData(format!("{index} is not a symbol of {}", e.name))
+                    })?;
+                put(out, symbol.as_str());
+            }
+            Schema::Array(array) => {
+                out.push(b'[');
+                let mut first = true;
+                loop {
+                    let n = block_len(input)?;
+                    if n == 0 {
+                        break;
+                    }
+                    for _ in 0..n {
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        self.read_json(&array.items, input, out)?;
+                    }
+                }
+                out.push(b']');
+            }
+            Schema::Map(map) => {
+                // In key order, the last of a repeated key winning, as the
+                // tree (apache-avro's map, then a sorted JSON map) has it.
+                let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+                loop {
+                    let n = block_len(input)?;
+                    if n == 0 {
+                        break;
+                    }
+                    for _ in 0..n {
+                        let k = len(input)?;
+                        let key = take(input, k).ok_or_else(short)?;
+                        let key = std::str::from_utf8(key)
+                            .map_err(|e| CodecError::InvalidData(format!("an Avro map key: {e}")))?
+                            .to_string();
+                        let mut value = Vec::new();
+                        self.read_json(&map.types, input, &mut value)?;
+                        entries.push((key, value));
+                    }
+                }
+                entries.reverse();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries.dedup_by(|later, earlier| later.0 == earlier.0);
+                out.push(b'{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    put(out, key.as_str());
+                    out.push(b':');
+                    out.extend_from_slice(value);
+                }
+                out.push(b'}');
+            }
+            Schema::Union(union) => {
+                // An index cut off by the end of the input (none, or only
+                // continuation bytes) is apache-avro's null.
+                if input.len() < 10 && input.iter().all(|b| b & 0x80 != 0) {
+                    *input = &[];
+                    out.extend_from_slice(b"null");
+                    return Ok(true);
+                }
+                let index = read_long(input)?;
+                let branch = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| union.variants().get(i))
+                    .ok_or_else(|| {
+                        CodecError::InvalidData(format!("{index} is not a branch of the union"))
+                    })?;
+                let start = out.len();
+                out.push(b'{');
+                put(out, branch_name(branch).as_str());
+                out.push(b':');
+                if self.read_json(branch, input, out)? {
+                    out.truncate(start);
+                    out.extend_from_slice(b"null");
+                } else {
+                    out.push(b'}');
+                }
+            }
+            Schema::Record(record) => {
+                out.push(b'{');
+                for (i, field) in record.fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    put(out, field.name.as_str());
+                    out.push(b':');
+                    self.read_json(&field.schema, input, out)?;
+                }
+                out.push(b'}');
+            }
+            rare => {
+                let value = apache_avro::from_avro_datum(rare, input, None)
+                    .map_err(|e| CodecError::InvalidData(e.to_string()))?;
+                self.write_json(&value, rare, out)?;
+                return Ok(matches!(value, Avro::Null));
+            }
+        }
+        Ok(false)
+    }
+
     /// A union is `null` or `{"<branch type name>": value}`, as Avro's JSON
     /// encoding writes it.
     fn union(
@@ -597,13 +825,58 @@ impl Codec for AvroCodec {
         self.json(&value, &self.schema)
     }
 
-    /// Straight from Avro's value to JSON text, with no JSON tree between.
+    /// Straight from the Avro bytes to JSON text, with neither apache-avro's
+    /// value nor a JSON tree between (what [`Codec::decode`] gives, fields
+    /// in the schema's order).
     fn decode_json(&self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
         let mut datum = crate::unframe(bytes, self.id)?;
-        let value = apache_avro::from_avro_datum(&self.schema, &mut datum, None)
-            .map_err(|e| CodecError::InvalidData(e.to_string()))?;
-        self.write_json(&value, &self.schema, out)
+        self.read_json(&self.schema, &mut datum, out).map(|_| ())
     }
+}
+
+/// Reads a zig-zag varint long.
+fn read_long(input: &mut &[u8]) -> Result<i64, CodecError> {
+    let mut raw: u64 = 0;
+    for (i, &byte) in input.iter().enumerate().take(10) {
+        raw |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *input = &input[i + 1..];
+            return Ok((raw >> 1) as i64 ^ -((raw & 1) as i64));
+        }
+    }
+    Err(CodecError::InvalidData(
+        "an Avro int or long ends early or is too long".into(),
+    ))
+}
+
+/// apache-avro's bound on one length (its default allocation limit).
+const MAX_AVRO_LENGTH: usize = 512 * 1024 * 1024;
+
+/// Items a block may claim beyond one per remaining byte: items can take no
+/// bytes (nulls), but a record of a few bytes claiming billions of them
+/// must not become gigabytes of JSON.
+const MAX_EMPTY_ITEMS: usize = 65_536;
+
+/// An array or map block's item count; a negative count is followed by
+/// the block's size in bytes, which is skipped.
+fn block_len(input: &mut &[u8]) -> Result<usize, CodecError> {
+    let n = read_long(input)?;
+    let n = if n < 0 {
+        read_long(input)?;
+        n.checked_neg()
+            .ok_or_else(|| CodecError::InvalidData("an Avro block count overflows".into()))?
+    } else {
+        n
+    };
+    usize::try_from(n)
+        .ok()
+        .filter(|n| *n <= input.len() + MAX_EMPTY_ITEMS)
+        .ok_or_else(|| {
+            CodecError::InvalidData(format!(
+                "an Avro block of {n} items in a record of {} more bytes",
+                input.len()
+            ))
+        })
 }
 
 /// Avro's variable-length zig-zag encoding of an int or a long.
@@ -957,6 +1230,29 @@ mod tests {
         );
         assert_eq!(field("n"), &Avro::Int(-64));
         assert_eq!(field("t"), &Avro::String("dflt".into()));
+        // Read straight from the bytes: what the tree gives, and for every
+        // cut of the datum, the same value or an error on both paths.
+        let mut straight = Vec::new();
+        codec.decode_json(&out, &mut straight).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&straight).unwrap(),
+            codec.decode(&out).unwrap()
+        );
+        for cut in 5..out.len() {
+            let mut written = Vec::new();
+            match (
+                codec.decode(&out[..cut]),
+                codec.decode_json(&out[..cut], &mut written),
+            ) {
+                (Ok(tree), Ok(())) => assert_eq!(
+                    serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
+                    tree,
+                    "cut at {cut}"
+                ),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("cut at {cut}: {a:?} against {b:?}"),
+            }
+        }
         // A failed record leaves nothing behind in the output.
         let mut out = vec![9];
         let failed = crate::with_value(r#"{"b": 1}"#, |v| codec.encode(v, &mut out));
@@ -989,6 +1285,32 @@ mod tests {
             "{text}"
         );
         assert!(codec.decode_json(&bytes[5..], &mut Vec::new()).is_err());
+        for cut in 5..bytes.len() {
+            let mut written = Vec::new();
+            match (
+                codec.decode(&bytes[..cut]),
+                codec.decode_json(&bytes[..cut], &mut written),
+            ) {
+                (Ok(tree), Ok(())) => assert_eq!(
+                    serde_json::from_slice::<serde_json::Value>(&written).unwrap(),
+                    tree,
+                    "cut at {cut}"
+                ),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("cut at {cut}: {a:?} against {b:?}"),
+            }
+        }
+        // A block claiming more items than the record could hold.
+        let array = AvroCodec::new(r#"{"type": "array", "items": "null"}"#, 2).unwrap();
+        let mut huge = vec![0, 0, 0, 0, 2];
+        long(&mut huge, 1 << 40);
+        assert!(array.decode_json(&huge, &mut Vec::new()).is_err());
+        let mut few = vec![0, 0, 0, 0, 2];
+        long(&mut few, 3);
+        long(&mut few, 0);
+        let mut written = Vec::new();
+        array.decode_json(&few, &mut written).unwrap();
+        assert_eq!(written, b"[null,null,null]");
         // Framed for another schema, or not framed: refused.
         assert!(AvroCodec::new(ORDER, 8).unwrap().decode(&bytes).is_err());
         assert!(codec.decode(&bytes[5..]).is_err());
