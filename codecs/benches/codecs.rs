@@ -5,6 +5,30 @@ use gateway_codecs::{Format, Registry};
 
 const RECORD: &str = r#"{"id":42,"name":"Jane Doe","email":"jane.doe@example.com","country":"NL","plan":"pro","active":true,"score":97.5,"tags":["a","b","c"],"created":"2026-11-22T02:00:00Z","note":"a record of about two hundred and fifty bytes, give or take"}"#;
 
+/// The consumer side: Kafka bytes to the response's JSON text, through a
+/// tree (`decode`, then serde_json) and written straight (`decode_json`).
+fn decode_benches(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    prefix: &str,
+    codec: &dyn gateway_codecs::Codec,
+    stored: &[u8],
+) {
+    let mut out = Vec::with_capacity(1024);
+    group.bench_function(format!("{prefix}decode_tree"), |b| {
+        b.iter(|| {
+            out.clear();
+            let tree = codec.decode(black_box(stored)).unwrap();
+            serde_json::to_writer(&mut out, &tree).unwrap();
+        })
+    });
+    group.bench_function(format!("{prefix}decode_json"), |b| {
+        b.iter(|| {
+            out.clear();
+            codec.decode_json(black_box(stored), &mut out).unwrap();
+        })
+    });
+}
+
 fn codecs(c: &mut Criterion) {
     let registry = Registry::new();
     let binary_text = format!(
@@ -30,23 +54,9 @@ fn codecs(c: &mut Criterion) {
                 codec.encode(black_box(&value), &mut out).unwrap();
             })
         });
-        // The consumer side: Kafka bytes to the response's JSON text,
-        // through a tree (what the gateway did) and written straight.
         let mut stored = Vec::new();
         codec.encode(&value, &mut stored).unwrap();
-        group.bench_function("decode_tree", |b| {
-            b.iter(|| {
-                out.clear();
-                let tree = codec.decode(black_box(&stored)).unwrap();
-                serde_json::to_writer(&mut out, &tree).unwrap();
-            })
-        });
-        group.bench_function("decode_json", |b| {
-            b.iter(|| {
-                out.clear();
-                codec.decode_json(black_box(&stored), &mut out).unwrap();
-            })
-        });
+        decode_benches(&mut group, "", codec, &stored);
         group.finish();
     }
 }
@@ -77,23 +87,9 @@ fn avro(c: &mut Criterion) {
             codec.encode(black_box(&value), &mut out).unwrap();
         })
     });
-    // The consumer side, as for the schemaless codecs: through a tree and
-    // written straight.
     let mut stored = Vec::new();
     codec.encode(&value, &mut stored).unwrap();
-    group.bench_function("decode_tree", |b| {
-        b.iter(|| {
-            out.clear();
-            let tree = codec.decode(black_box(&stored)).unwrap();
-            serde_json::to_writer(&mut out, &tree).unwrap();
-        })
-    });
-    group.bench_function("decode_json", |b| {
-        b.iter(|| {
-            out.clear();
-            codec.decode_json(black_box(&stored), &mut out).unwrap();
-        })
-    });
+    decode_benches(&mut group, "", &codec, &stored);
     let json: serde_json::Value = serde_json::from_str(RECORD).unwrap();
     let apache_schema = apache_avro::Schema::parse_str(AVRO_SCHEMA).unwrap();
     group.bench_function("apache_avro", |b| {
@@ -148,19 +144,7 @@ fn schema_codecs(c: &mut Criterion) {
         });
         let mut stored = Vec::new();
         codec.encode(&value, &mut stored).unwrap();
-        group.bench_function(format!("{name}_decode_tree"), |b| {
-            b.iter(|| {
-                out.clear();
-                let tree = codec.decode(black_box(&stored)).unwrap();
-                serde_json::to_writer(&mut out, &tree).unwrap();
-            })
-        });
-        group.bench_function(format!("{name}_decode_json"), |b| {
-            b.iter(|| {
-                out.clear();
-                codec.decode_json(black_box(&stored), &mut out).unwrap();
-            })
-        });
+        decode_benches(&mut group, &format!("{name}_"), codec.as_ref(), &stored);
     }
     group.finish();
 }

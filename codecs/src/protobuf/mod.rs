@@ -230,14 +230,12 @@ mod tests {
         })
     }
 
+    const ORDER_JSON: &str = r#"{"productId": 7, "product_name": "pen", "tags": ["a"], "status": "PAID", "at": "2026-11-22T02:00:00Z"}"#;
+
     #[test]
     fn encodes_the_first_message_in_the_confluent_wire_format() {
         let codec = ProtobufCodec::new(ORDER, 3).unwrap();
-        let out = encode(
-            &codec,
-            r#"{"productId": 7, "product_name": "pen", "tags": ["a"], "status": "PAID", "at": "2026-11-22T02:00:00Z"}"#,
-        )
-        .unwrap();
+        let out = encode(&codec, ORDER_JSON).unwrap();
         assert_eq!(&out[..6], &[0, 0, 0, 0, 3, 0]);
         let decoded = DynamicMessage::decode(codec.message.clone(), &out[6..]).unwrap();
         assert_eq!(codec.message.full_name(), "shop.Order");
@@ -261,11 +259,7 @@ mod tests {
     #[test]
     fn decode_json_writes_what_decode_gives() {
         let codec = ProtobufCodec::new(ORDER, 3).unwrap();
-        let out = encode(
-            &codec,
-            r#"{"productId": 7, "product_name": "pen", "tags": ["a"], "status": "PAID", "at": "2026-11-22T02:00:00Z"}"#,
-        )
-        .unwrap();
+        let out = encode(&codec, ORDER_JSON).unwrap();
         let mut json = Vec::new();
         codec.decode_json(&out, &mut json).unwrap();
         let written: serde_json::Value = serde_json::from_slice(&json).unwrap();
