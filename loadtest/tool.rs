@@ -396,32 +396,57 @@ fn native(
             if let Some(key) = key {
                 record = record.key(key);
             }
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(1));
-                        if Instant::now() >= until {
-                            break 'outer;
-                        }
-                    }
-                    Err((e, _)) => panic!("produce: {e}"),
-                }
+            if !send_retrying(&producer, record, Some(until)) {
+                break 'outer;
             }
             sent += 1;
         }
     }
-    producer
-        .flush(Duration::from_secs(60))
-        .expect("everything sent is delivered");
-    let elapsed = started.elapsed().as_secs_f64();
-    let delivered = counts.delivered.load(Ordering::Relaxed);
-    let failed = counts.failed.load(Ordering::Relaxed);
+    let (delivered, failed, elapsed) = finish(&producer, &counts, started, 60);
     println!(
         "{{\"records\": {delivered}, \"sent\": {sent}, \"failed\": {failed}, \"seconds\": {elapsed:.3}, \"records_per_second\": {:.0}}}",
         delivered as f64 / elapsed
     );
+}
+
+/// Waits up to `flush_seconds` for every delivery; gives the records
+/// delivered, failed, and the seconds since `started`.
+fn finish(
+    producer: &ThreadedProducer<CountingContext>,
+    counts: &Counting,
+    started: Instant,
+    flush_seconds: u64,
+) -> (u64, u64, f64) {
+    producer
+        .flush(Duration::from_secs(flush_seconds))
+        .expect("everything sent is delivered");
+    (
+        counts.delivered.load(Ordering::Relaxed),
+        counts.failed.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+/// Sends one record, waiting while librdkafka's queue is full; false if
+/// `until` passed first (the record is then not sent).
+fn send_retrying(
+    producer: &ThreadedProducer<CountingContext>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+    until: Option<Instant>,
+) -> bool {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return true,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(1));
+                if until.is_some_and(|u| Instant::now() >= u) {
+                    return false;
+                }
+            }
+            Err((e, _)) => panic!("produce: {e}"),
+        }
+    }
 }
 
 /// Scenarios f and g's record `i`: a JSON object like scenario a's, its
@@ -461,27 +486,13 @@ fn preload(bootstrap: &str, topic: &str, records: u64, size: usize, partitions: 
     for i in 0..records {
         let key = format!("\"user-{}\"", i % 1000);
         let value = preload_value(i, size);
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
             .partition((i % partitions as u64) as i32)
             .key(key.as_bytes())
             .payload(value.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err((e, _)) => panic!("produce: {e}"),
-            }
-        }
+        send_retrying(&producer, record, None);
     }
-    producer
-        .flush(Duration::from_secs(120))
-        .expect("everything sent is delivered");
-    let elapsed = started.elapsed().as_secs_f64();
-    let delivered = counts.delivered.load(Ordering::Relaxed);
-    let failed = counts.failed.load(Ordering::Relaxed);
+    let (delivered, failed, elapsed) = finish(&producer, &counts, started, 120);
     println!(
         "{}",
         json!({"records": delivered, "failed": failed, "seconds": elapsed,

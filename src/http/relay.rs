@@ -1,6 +1,7 @@
 //! Wake-ups from other threads, handed to an HTTP worker in bulk.
 //!
-//! A produce request waits for its acknowledgement, which librdkafka's
+//! A produce request (v2, or a v3 group of records) waits for its
+//! acknowledgement, which librdkafka's
 //! polling thread delivers. Waking a task of an actix worker from another
 //! thread costs a system call (tokio writes the worker's eventfd on every
 //! remote wake) and a lock: one per request, about as much as reading the

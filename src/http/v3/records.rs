@@ -329,13 +329,10 @@ impl<'a> Group<'a> {
     /// Parses and encodes one record object; false if it is malformed
     /// JSON (which ends a stream).
     async fn add(&mut self, mut object: Vec<u8>, queue: &mut VecDeque<Entry>) -> bool {
-        let tape = match simd_json::to_tape(&mut object) {
+        let tape = match crate::http::produce::parse_tape(&mut object) {
             Ok(tape) => tape,
             Err(e) => {
-                queue.push_back(failed(
-                    ErrorCode::BadRequest,
-                    format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
-                ));
+                queue.push_back(failed(e.code, e.message));
                 return false;
             }
         };
@@ -379,7 +376,9 @@ impl<'a> Group<'a> {
                 m.produce_records.increment(records as u64);
                 m.produce_bytes.increment(bytes as u64);
                 m.records_per_request.record(records as f64);
-                let done: GroupDone = done
+                // Relayed: a burst of acknowledgements wakes this worker
+                // once (`http::relay`).
+                let done: GroupDone = crate::http::relay::Relayed::new(done)
                     .map(|outcomes| Arc::new(outcomes.ok()))
                     .boxed()
                     .shared();
