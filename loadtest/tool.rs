@@ -27,6 +27,13 @@
 //!   has come back, checks that offsets are contiguous per partition, and
 //!   prints records/s and the GETs' latency.
 //!
+//! - `tracked`: produce load whose every record is named: each connection
+//!   sends one record per request, `{"value": {"id": "<c>-<n>"}}`, for as
+//!   long as asked (or until a stop file appears), and writes what each id
+//!   was answered (partition and offset, or the status), transport errors
+//!   and requests whose connection broke, as JSON, for a test to read the
+//!   records back against (the rolling restart behind a balancer).
+//!
 //! - `bare`: the floor for scenario (a). A bare actix-web server with the
 //!   gateway's worker count that reads a `POST /topics/{topic}` body and
 //!   answers a constant v2 produce response: what HTTP alone costs here.
@@ -157,6 +164,25 @@ enum Command {
         /// Which loads to run: produce, consumers, registry.
         #[arg(long, default_value = "produce,consumers,registry")]
         parts: String,
+    },
+    /// Named records, one per request, and what each was answered.
+    Tracked {
+        /// http://host:port of the gateway or its balancer.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Stop after this long...
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// ...or as soon as this file exists.
+        #[arg(long)]
+        stop_file: Option<PathBuf>,
+        /// Where the JSON report goes.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Produce the scenario's records natively as fast as possible.
     Native {
@@ -863,6 +889,14 @@ async fn main() {
             )
             .await
         }
+        Command::Tracked {
+            url,
+            topic,
+            connections,
+            seconds,
+            stop_file,
+            out,
+        } => tracked(&url, &topic, connections, seconds, stop_file, &out).await,
         Command::Native {
             bootstrap,
             topic,
@@ -1224,6 +1258,123 @@ struct SoakCounts {
 /// The second half of the run (after warm-up) must not grow: RSS by more
 /// than `max_rss_growth_mib`, descriptors and threads by more than a few.
 #[allow(clippy::too_many_arguments)]
+/// What `tracked` saw.
+#[derive(Default)]
+struct Tracked {
+    /// id -> (partition, offset) of a 200 without a per-record error.
+    acked: serde_json::Map<String, Value>,
+    /// HTTP status (or per-record error code) -> count.
+    failed: std::collections::BTreeMap<String, u64>,
+    /// Could not connect or send: nothing reached a gateway.
+    transport_errors: u64,
+    /// Sent, then the connection broke before an answer.
+    unanswered: Vec<String>,
+    requests: u64,
+}
+
+async fn tracked(
+    url: &str,
+    topic: &str,
+    connections: usize,
+    seconds: u64,
+    stop_file: Option<PathBuf>,
+    out: &std::path::Path,
+) {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let report = Arc::new(parking_lot::Mutex::new(Tracked::default()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            while Instant::now() < until
+                && !stop_file.as_ref().is_some_and(|f| f.exists())
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            stop.store(true, Ordering::Release);
+        })
+    };
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|c| {
+            let (report, stop) = (Arc::clone(&report), Arc::clone(&stop));
+            let target = format!("{url}/topics/{topic}");
+            tokio::spawn(async move {
+                // One keep-alive connection per task, as a client has.
+                let http = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .unwrap();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Acquire) {
+                    n += 1;
+                    let id = format!("c{c}-{n}");
+                    let body = json!({"records": [{"value": {"id": id}}]}).to_string();
+                    let sent = http
+                        .post(&target)
+                        .header("Content-Type", "application/vnd.kafka.json.v2+json")
+                        .body(body)
+                        .send()
+                        .await;
+                    // None: a transport error; Some(Err(id)): unanswered.
+                    let outcome = match sent {
+                        Err(e) if e.is_connect() => None,
+                        Err(_) => Some(Err(id)),
+                        Ok(response) => {
+                            let status = response.status().as_u16();
+                            let answer: Value = response.json().await.unwrap_or(Value::Null);
+                            Some(Ok((id, status, answer)))
+                        }
+                    };
+                    let mut r = report.lock();
+                    r.requests += 1;
+                    match outcome {
+                        None => r.transport_errors += 1,
+                        Some(Err(id)) => r.unanswered.push(id),
+                        Some(Ok((id, status, answer))) => {
+                            let entry = &answer["offsets"][0];
+                            if status == 200 && entry["error_code"].is_null() {
+                                r.acked
+                                    .insert(id, json!([entry["partition"], entry["offset"]]));
+                            } else if status == 200 {
+                                *r.failed.entry(entry["error_code"].to_string()).or_default() +=
+                                    1;
+                            } else {
+                                *r.failed.entry(status.to_string()).or_default() += 1;
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let _ = watcher.await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let r = report.lock();
+    let summary = json!({
+        "requests": r.requests,
+        "acked_count": r.acked.len(),
+        "failed": r.failed,
+        "transport_errors": r.transport_errors,
+        "unanswered": r.unanswered,
+        "seconds": elapsed,
+        "acked": r.acked,
+    });
+    std::fs::write(out, summary.to_string()).expect("writes the report");
+    println!(
+        "tracked: {} requests in {elapsed:.1} s, {} acknowledged, failed {:?}, {} transport errors, {} unanswered",
+        r.requests,
+        r.acked.len(),
+        r.failed,
+        r.transport_errors,
+        r.unanswered.len()
+    );
+}
+
 async fn soak(
     url: &str,
     topic: &str,

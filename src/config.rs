@@ -27,6 +27,7 @@ pub struct Config {
     pub consumers: ConsumersConfig,
     pub shutdown: ShutdownConfig,
     pub auth: AuthConfig,
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +72,21 @@ pub struct HttpConfig {
     /// path, status, time and principal. Off: a line per request costs
     /// more than the request at full load.
     pub access_log: bool,
+    /// The URL clients reach the gateway at (a load balancer's, e.g.
+    /// `https://kafka-rest.example.com`), used for the `base_uri` of new
+    /// consumer instances. Empty: taken from the request (its `Host`, or
+    /// the forwarding headers of a trusted proxy).
+    pub public_url: String,
+    /// Addresses (`10.0.0.7`) or networks (`10.0.0.0/8`, `::1/128`) of
+    /// the proxies and load balancers whose `Forwarded`,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` headers are believed.
+    /// From anyone else those headers are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// On SIGTERM, how long the gateway keeps serving after `/readyz`
+    /// starts failing, so that load balancers stop sending it requests
+    /// before it stops accepting them (answers carry `Connection: close`
+    /// meanwhile). Then it finishes in-flight requests and exits.
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -89,6 +105,9 @@ impl Default for HttpConfig {
             tls: TlsConfig::default(),
             cors: CorsConfig::default(),
             access_log: false,
+            public_url: String::new(),
+            trusted_proxies: Vec::new(),
+            shutdown_grace_ms: 0,
         }
     }
 }
@@ -569,6 +588,64 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// Several gateways in front of one Kafka cluster (`[cluster]`): they find
+/// each other through a topic of the cluster and forward calls on a v2
+/// consumer instance to the gateway that holds it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The URL other gateways reach this one at (`http://10.0.0.7:8082`).
+    /// Empty: this gateway works alone (and ignores `[cluster]`).
+    pub advertised_url: String,
+    /// A file holding the secret every gateway of the cluster shares
+    /// (at least 32 bytes); forwarded calls carry a proof made with it.
+    /// Required with `advertised_url`.
+    pub secret_file: String,
+    /// The compacted topic the gateways announce themselves in (made at
+    /// start when missing: one partition, `cleanup.policy=compact`).
+    pub topic: String,
+    /// How often a gateway announces itself (and its consumer instances).
+    pub heartbeat_interval_ms: u64,
+    /// A gateway not heard from for this long has left the view: its
+    /// instances answer 404 / 40403 from the others.
+    pub member_timeout_ms: u64,
+    /// Time allowed for a forwarded call beyond the records read's own
+    /// wait.
+    pub forward_timeout_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            advertised_url: String::new(),
+            secret_file: String::new(),
+            topic: "_kafka-gateway-members".into(),
+            heartbeat_interval_ms: 1_000,
+            member_timeout_ms: 6_000,
+            forward_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn enabled(&self) -> bool {
+        !self.advertised_url.is_empty()
+    }
+}
+
+/// An address or network of `http.trusted_proxies`: `10.0.0.7`,
+/// `10.0.0.0/8`, `::1`, `fd00::/8`.
+pub fn parse_network(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (address, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let address: std::net::IpAddr = address.trim().parse().ok()?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let bits = bits.unwrap_or(max);
+    (bits <= max).then_some((address, bits))
+}
+
 /// One problem with the configuration, naming the offending key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -612,6 +689,7 @@ const SECTIONS: &[&str] = &[
     "consumers",
     "shutdown",
     "auth",
+    "cluster",
 ];
 
 /// Tables inside a section, reached from the environment as
@@ -918,6 +996,53 @@ impl Config {
                 path.starts_with('/'),
                 "auth.public_paths",
                 &format!("{path:?} must start with /"),
+            );
+        }
+        for proxy in &self.http.trusted_proxies {
+            check(
+                parse_network(proxy).is_some(),
+                "http.trusted_proxies",
+                &format!("{proxy:?} is not an address or a network like 10.0.0.0/8"),
+            );
+        }
+        let public = &self.http.public_url;
+        check(
+            public.is_empty() || public.starts_with("http://") || public.starts_with("https://"),
+            "http.public_url",
+            "must be empty or an http:// or https:// URL",
+        );
+        let cluster = &self.cluster;
+        if cluster.enabled() {
+            check(
+                cluster.advertised_url.starts_with("http://")
+                    || cluster.advertised_url.starts_with("https://"),
+                "cluster.advertised_url",
+                "must be an http:// or https:// URL other gateways reach this one at",
+            );
+            check(
+                !cluster.secret_file.is_empty(),
+                "cluster.secret_file",
+                "gateways of a cluster prove forwarded calls with a shared secret: name the file holding it",
+            );
+            check(
+                !self.uses_embedded_broker(),
+                "cluster.advertised_url",
+                "gateways find each other through a shared Kafka cluster: set kafka.bootstrap_servers",
+            );
+            check(
+                valid_topic_name(&cluster.topic),
+                "cluster.topic",
+                "is not a legal Kafka topic name",
+            );
+            check(
+                cluster.heartbeat_interval_ms >= 100,
+                "cluster.heartbeat_interval_ms",
+                "must be at least 100",
+            );
+            check(
+                cluster.member_timeout_ms >= 3 * cluster.heartbeat_interval_ms,
+                "cluster.member_timeout_ms",
+                "must be at least three heartbeat intervals",
             );
         }
         for key in self.kafka.librdkafka.keys() {

@@ -14,12 +14,16 @@
 //! - [`pipeline`]: server-side batching: the byte budget, the bounded queue
 //!   and the producer threads.
 //! - [`kafka`]: librdkafka producers, cached metadata, the embedded broker.
+//! - [`cluster`]: several gateways in front of one Kafka cluster, finding
+//!   each other through a topic of it.
+//! - [`consumers`]: the v2 consumer instances this gateway holds.
 //! - `codecs/` (crate `gateway-codecs`): JSON in, Kafka bytes out.
 //!
 //! [`run`] is the whole server: it takes its listener and a shutdown future,
 //! so tests start it on port 0.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod consumers;
 pub mod error;
@@ -150,12 +154,33 @@ impl Gateway {
             (None, Some(Arc::new(remote)))
         };
         let admin = kafka::admin::Admin::new(&config.kafka, &bootstrap_servers)?;
-        let consumers =
+        let mut consumers =
             consumers::Consumers::new(&config.kafka, &bootstrap_servers, config.consumers.clone());
-        let security = Arc::new(
-            auth::Security::new(&config.auth)
-                .map_err(|e| std::io::Error::other(format!("auth.file: {e}")))?,
-        );
+        let mut security = auth::Security::new(&config.auth)
+            .map_err(|e| std::io::Error::other(format!("auth.file: {e}")))?;
+        let (cluster, forwarder) = if config.cluster.enabled() {
+            let secret = auth::peer::PeerSecret::load(&config.cluster.secret_file)
+                .map_err(std::io::Error::other)?;
+            security = security.with_peer_secret(secret);
+            let cluster = cluster::Cluster::start(
+                &config.kafka.connection_settings(&bootstrap_servers),
+                &config.cluster,
+                Duration::from_millis(config.kafka.metadata_timeout_ms),
+            )
+            .map_err(std::io::Error::other)?;
+            consumers = consumers.with_node(cluster.id());
+            // A forwarded records read waits as long as the owner may:
+            // the longest read, and a first read's group join.
+            let forwarder = http::forward::Forwarder::new(
+                config.cluster.forward_timeout_ms,
+                config.consumers.max_request_timeout_ms + consumers::JOIN_WAIT.as_millis() as u64,
+            )
+            .map_err(std::io::Error::other)?;
+            (Some(Arc::new(cluster)), Some(forwarder))
+        } else {
+            (None, None)
+        };
+        let security = Arc::new(security);
         let tls = if config.http.tls.enabled() {
             Some(Arc::new(
                 http::tls::Tls::new(&config.http.tls, metrics).map_err(std::io::Error::other)?,
@@ -177,6 +202,9 @@ impl Gateway {
             limits,
             metrics,
             security,
+            cluster,
+            forwarder,
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Gateway {
             state,
@@ -273,10 +301,43 @@ impl Gateway {
             })
         };
 
-        let served = tokio::select! {
+        // With a cluster: this gateway and its instances, announced.
+        let heartbeat = self.state.cluster.clone().map(|cluster| {
+            let state = self.state.clone();
+            let every = Duration::from_millis(config.cluster.heartbeat_interval_ms);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = cluster.beat(state.consumers.names()).await {
+                        tracing::warn!(error = %e, "cluster heartbeat failed");
+                    }
+                    state.metrics.cluster_members.set(cluster.prune() as f64);
+                }
+            })
+        });
+
+        let mut served = tokio::select! {
             _ = shutdown => None,
             result = &mut server => Some(result),
         };
+        let grace = Duration::from_millis(config.http.shutdown_grace_ms);
+        if served.is_none() && !grace.is_zero() {
+            // Balancers see /readyz fail and move away while this gateway
+            // still serves what they send.
+            tracing::info!(grace_ms = grace.as_millis() as u64, "draining: /readyz fails, still serving");
+            self.state
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => {}
+                result = &mut server => served = Some(result),
+            }
+        }
+        self.state
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         refresher.abort();
         reaper.abort();
@@ -290,9 +351,17 @@ impl Gateway {
         };
         // Consumer instances leave their groups while the broker is there.
         let _ = reaper.await;
+        if let Some(heartbeat) = heartbeat {
+            heartbeat.abort();
+            let _ = heartbeat.await;
+        }
         let closed = self.state.consumers.close_all().await;
         if closed > 0 {
             tracing::info!(closed, "consumer instances closed");
+        }
+        // Then out of the others' view at once, not after the timeout.
+        if let Some(cluster) = &self.state.cluster {
+            cluster.leave().await;
         }
         tracing::info!("flushing producers");
         let state = self.state.clone();

@@ -38,6 +38,13 @@ pub const HTTP_BODY_TIMEOUTS: &str = "gateway_http_body_timeouts_total";
 pub const HTTP_BUFFERED_BYTES: &str = "gateway_http_buffered_bytes";
 pub const HTTP_BUDGET_REJECTIONS: &str = "gateway_http_budget_rejections_total";
 pub const HTTP_HANDLER_PANICS: &str = "gateway_http_handler_panics_total";
+pub const CLUSTER_MEMBERS: &str = "gateway_cluster_members";
+pub const CLUSTER_HEARTBEAT_FAILURES: &str = "gateway_cluster_heartbeat_failures_total";
+pub const CLUSTER_FORWARDS: &str = "gateway_cluster_forwards_total";
+
+/// `result` labels of [`CLUSTER_FORWARDS`]: answered by the owner, or
+/// the owner could not be reached (answered 404 / 40403 here).
+pub const FORWARD_RESULTS: &[&str] = &["answered", "owner_unreachable"];
 
 /// `result` labels of [`TLS_HANDSHAKES`].
 pub const TLS_RESULTS: &[&str] = &["started", "completed", "client_certificate_rejected"];
@@ -86,6 +93,12 @@ pub struct Metrics {
     pub buffered_bytes: Gauge,
     pub budget_rejections: Counter,
     pub handler_panics: Counter,
+    /// Live gateways in this gateway's view (itself included).
+    pub cluster_members: Gauge,
+    pub cluster_heartbeat_failures: Counter,
+    /// By [`FORWARD_RESULTS`].
+    pub forwards_answered: Counter,
+    pub forwards_unreachable: Counter,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -145,6 +158,18 @@ fn error_index(code: ErrorCode) -> usize {
 }
 
 fn describe() {
+    describe_gauge!(
+        CLUSTER_MEMBERS,
+        "Gateways of the cluster this gateway sees alive, itself included"
+    );
+    describe_counter!(
+        CLUSTER_HEARTBEAT_FAILURES,
+        "Heartbeats to the cluster topic that were not acknowledged"
+    );
+    describe_counter!(
+        CLUSTER_FORWARDS,
+        "Consumer-instance calls forwarded to the gateway holding the instance, by result"
+    );
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests answered, by route and status class"
@@ -282,6 +307,10 @@ impl Metrics {
             buffered_bytes: metrics::gauge!(HTTP_BUFFERED_BYTES),
             budget_rejections: metrics::counter!(HTTP_BUDGET_REJECTIONS),
             handler_panics: metrics::counter!(HTTP_HANDLER_PANICS),
+            cluster_members: metrics::gauge!(CLUSTER_MEMBERS),
+            cluster_heartbeat_failures: metrics::counter!(CLUSTER_HEARTBEAT_FAILURES),
+            forwards_answered: metrics::counter!(CLUSTER_FORWARDS, "result" => FORWARD_RESULTS[0]),
+            forwards_unreachable: metrics::counter!(CLUSTER_FORWARDS, "result" => FORWARD_RESULTS[1]),
         }
     }
 

@@ -15,6 +15,7 @@ use actix_web::http::header::{AUTHORIZATION, CONTENT_ENCODING};
 use actix_web::{web, HttpMessage};
 use futures_util::future::LocalBoxFuture;
 
+use super::peer::{Forwarded, PRINCIPAL_HEADER, PROOF_HEADER};
 use super::routes::{self, BodyTopics, Check};
 use super::{Access, Operation, PeerCertificate, Resource, Security};
 use crate::error::{ApiError, ErrorCode};
@@ -81,15 +82,7 @@ where
                 .cloned()
                 .expect("the app has its state");
             let metrics = state.metrics;
-            let authorization = req
-                .headers()
-                .get(AUTHORIZATION)
-                .map(|v| v.as_bytes().to_vec());
-            let certificate = req.conn_data::<PeerCertificate>().cloned();
-            let principal = match security
-                .authenticate(authorization.as_deref(), certificate.as_ref())
-                .await
-            {
+            let principal = match authenticate(&req, &security).await {
                 Ok(principal) => principal,
                 Err(failure) => {
                     metrics.auth_failure(failure);
@@ -109,6 +102,36 @@ where
                 .map(ServiceResponse::map_into_left_body)
         })
     }
+}
+
+/// Who the request is. A call forwarded by another gateway of the cluster
+/// is the principal its verified proof names (and is marked
+/// [`Forwarded`]); either forwarding header without a valid proof is
+/// refused, whatever else the request carries. Any other request proves
+/// itself with Basic credentials or a client certificate.
+async fn authenticate(
+    req: &ServiceRequest,
+    security: &Security,
+) -> Result<Arc<str>, super::AuthFailure> {
+    let headers = req.headers();
+    let principal = headers.get(PRINCIPAL_HEADER).map(|v| v.as_bytes());
+    let proof = headers.get(PROOF_HEADER).map(|v| v.as_bytes());
+    if principal.is_some() || proof.is_some() {
+        let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let principal = security.forwarded_principal(
+            req.method().as_str(),
+            path_and_query,
+            principal,
+            proof,
+        )?;
+        req.extensions_mut().insert(Forwarded);
+        return Ok(principal);
+    }
+    let authorization = headers.get(AUTHORIZATION).map(|v| v.as_bytes().to_vec());
+    let certificate = req.conn_data::<PeerCertificate>().cloned();
+    security
+        .authenticate(authorization.as_deref(), certificate.as_ref())
+        .await
 }
 
 fn deny<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {

@@ -14,6 +14,7 @@
 
 pub mod file;
 pub mod middleware;
+pub mod peer;
 pub mod quota;
 pub mod routes;
 
@@ -55,14 +56,18 @@ pub enum AuthFailure {
     Invalid,
     /// A verified certificate without a subject CN.
     CertificateWithoutName,
+    /// A forwarding header without a proof made with the cluster's
+    /// secret (a client posing as a gateway).
+    ForwardProof,
 }
 
 impl AuthFailure {
-    pub const ALL: [AuthFailure; 4] = [
+    pub const ALL: [AuthFailure; 5] = [
         AuthFailure::Missing,
         AuthFailure::Malformed,
         AuthFailure::Invalid,
         AuthFailure::CertificateWithoutName,
+        AuthFailure::ForwardProof,
     ];
 
     pub fn label(self) -> &'static str {
@@ -71,6 +76,7 @@ impl AuthFailure {
             AuthFailure::Malformed => "malformed",
             AuthFailure::Invalid => "invalid",
             AuthFailure::CertificateWithoutName => "certificate_without_name",
+            AuthFailure::ForwardProof => "forward_proof",
         }
     }
 
@@ -80,6 +86,9 @@ impl AuthFailure {
             AuthFailure::Malformed => "the Authorization header is not HTTP Basic credentials",
             AuthFailure::Invalid => "invalid credentials",
             AuthFailure::CertificateWithoutName => "the client certificate has no subject CN",
+            AuthFailure::ForwardProof => {
+                "a forwarded call without a valid proof from a gateway of this cluster"
+            }
         }
     }
 }
@@ -107,6 +116,10 @@ pub struct Security {
     /// takes about 19 MiB and milliseconds of CPU.
     hashing: tokio::sync::Semaphore,
     pub quotas: quota::Quotas,
+    /// The cluster's shared secret: proves forwarded calls
+    /// ([`peer`]). `None`: this gateway works alone and believes no
+    /// forwarding header.
+    peer: Option<peer::PeerSecret>,
 }
 
 impl Security {
@@ -132,13 +145,56 @@ impl Security {
             credential_ttl: Duration::from_millis(config.credential_cache_ttl_ms),
             hashing: tokio::sync::Semaphore::new(cores),
             quotas: quota::Quotas::default(),
+            peer: None,
         })
     }
 
+    /// With the cluster's secret: forwarded calls are proven with it.
+    pub fn with_peer_secret(mut self, secret: peer::PeerSecret) -> Security {
+        self.peer = Some(secret);
+        self
+    }
+
     /// Whether requests need the middleware at all: with no method, no
-    /// file and no client certificates, everything is open.
+    /// file, no client certificates and no cluster, everything is open.
     pub fn is_active(&self) -> bool {
-        self.method != AuthMethod::None || self.path.is_some()
+        self.method != AuthMethod::None || self.path.is_some() || self.peer.is_some()
+    }
+
+    /// The proof headers' values for forwarding a call of `principal` to
+    /// another gateway; `None` without a cluster secret.
+    pub fn forward_proof(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        principal: &str,
+    ) -> Option<String> {
+        self.peer
+            .as_ref()
+            .map(|p| p.sign(method, path_and_query, principal, peer::unix_now()))
+    }
+
+    /// The principal a forwarded call carries, if its proof verifies.
+    pub fn forwarded_principal(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        principal: Option<&[u8]>,
+        proof: Option<&[u8]>,
+    ) -> Result<Arc<str>, AuthFailure> {
+        let (Some(peer), Some(principal), Some(proof)) = (&self.peer, principal, proof) else {
+            return Err(AuthFailure::ForwardProof);
+        };
+        let (Ok(principal), Ok(proof)) = (std::str::from_utf8(principal), std::str::from_utf8(proof))
+        else {
+            return Err(AuthFailure::ForwardProof);
+        };
+        if principal.is_empty()
+            || !peer.verify(method, path_and_query, principal, proof, peer::unix_now())
+        {
+            return Err(AuthFailure::ForwardProof);
+        }
+        Ok(Arc::from(principal))
     }
 
     /// Whether ACLs decide (an auth file is configured).

@@ -198,7 +198,7 @@ pub fn needs(method: &Method, path: &str) -> Needs {
 }
 
 /// `%XX` escapes decoded, as the router decodes path parameters.
-fn percent_decode(segment: &str) -> String {
+pub fn percent_decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

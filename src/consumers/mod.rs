@@ -55,7 +55,7 @@ pub fn exclusive() -> ApiError {
 }
 
 /// How long a first read waits for the group to assign partitions.
-const JOIN_WAIT: Duration = Duration::from_secs(10);
+pub const JOIN_WAIT: Duration = Duration::from_secs(10);
 
 pub struct Instance {
     pub group: String,
@@ -91,6 +91,9 @@ pub struct Consumers {
     kafka: Vec<(String, String)>,
     config: ConsumersConfig,
     instances: Mutex<HashMap<(String, String), Arc<Instance>>>,
+    /// This gateway's id in a cluster (`crate::cluster`): generated names
+    /// carry it, so any gateway knows where they live.
+    node: Option<String>,
 }
 
 impl Consumers {
@@ -99,7 +102,21 @@ impl Consumers {
             kafka: kafka.connection_settings(bootstrap_servers),
             config,
             instances: Mutex::new(HashMap::new()),
+            node: None,
         }
+    }
+
+    /// Generated names carry `node`, this gateway's cluster id.
+    pub fn with_node(mut self, node: &str) -> Consumers {
+        self.node = Some(node.to_string());
+        self
+    }
+
+    /// Every instance held here, as (group, name).
+    pub fn names(&self) -> Vec<(String, String)> {
+        let mut names: Vec<_> = self.instances.lock().keys().cloned().collect();
+        names.sort();
+        names
     }
 
     pub fn config(&self) -> &ConsumersConfig {
@@ -114,7 +131,10 @@ impl Consumers {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            format!("rest-consumer-{nanos:x}-{n}")
+            match &self.node {
+                Some(node) => format!("{}{node}-{nanos:x}-{n}", crate::cluster::GENERATED_PREFIX),
+                None => format!("rest-consumer-{nanos:x}-{n}"),
+            }
         });
         if name.is_empty() || name.contains('/') {
             return Err(invalid(format!("{name:?} is not a valid instance name")));

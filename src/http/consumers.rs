@@ -142,10 +142,26 @@ async fn create(
     let fetch_min_bytes = setting::<u32>(&body.fetch_min_bytes, "fetch.min.bytes")?;
     let request_timeout_ms =
         setting::<u64>(&body.request_timeout_ms, "consumer.request.timeout.ms")?;
+    let name = body.name.or(body.id);
+    // A name is one instance across the cluster: another gateway's holds
+    // it already (409, as on one gateway).
+    if let (Some(cluster), Some(name)) = (state.cluster.as_deref(), name.as_deref()) {
+        if state.consumers.owner(&group, name).is_none()
+            && cluster
+                .find(&group, name, || state.consumers.names())
+                .await
+                .is_some()
+        {
+            return Err(ApiError::new(
+                ErrorCode::ConsumerAlreadyExists,
+                format!("Consumer with specified consumer ID already exists in the specified consumer group: {name}"),
+            ));
+        }
+    }
     let instance = state.consumers.create(
         &group,
         NewInstance {
-            name: body.name.or(body.id),
+            name,
             format,
             auto_offset_reset: body.auto_offset_reset,
             auto_commit,
@@ -154,11 +170,15 @@ async fn create(
             request_timeout_ms,
         },
     )?;
-    let info = req.connection_info();
+    // The other gateways learn of it before the client can call them.
+    if let Some(cluster) = state.cluster.as_deref() {
+        if let Err(e) = cluster.beat(state.consumers.names()).await {
+            tracing::warn!(error = %e, "a new consumer instance could not be announced; other gateways learn of it with the next heartbeat");
+        }
+    }
     let base_uri = format!(
-        "{}://{}/consumers/{group}/instances/{}",
-        info.scheme(),
-        info.host(),
+        "{}/consumers/{group}/instances/{}",
+        crate::http::origin::public_base(&req, &state.config.http),
         instance.name
     );
     Ok(ok(
@@ -171,6 +191,12 @@ async fn delete(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     state.consumers.delete(&path.0, &path.1).await?;
+    // The others stop forwarding to it now, not at the next heartbeat.
+    if let Some(cluster) = state.cluster.as_deref() {
+        if let Err(e) = cluster.beat(state.consumers.names()).await {
+            tracing::warn!(error = %e, "a deleted consumer instance could not be announced");
+        }
+    }
     Ok(no_content())
 }
 

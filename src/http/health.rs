@@ -15,6 +15,10 @@ pub async fn healthz() -> HttpResponse {
 /// `kafka.metadata_timeout_ms` (it also refreshes the topic cache), and no
 /// producer has failed for good (e.g. idempotence refused by the cluster).
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.is_draining() {
+        // Shutting down: balancers stop sending requests here.
+        return Ok(HttpResponse::ServiceUnavailable().json(json!({"status": "draining"})));
+    }
     if let Some(fatal) = state.pipeline.fatal_error() {
         return Err(ApiError::new(
             ErrorCode::BrokerNotAvailable,
@@ -22,7 +26,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         ));
     }
     let cluster = state.metadata.refresh().await?;
-    Ok(HttpResponse::Ok().json(json!({"status": "ready", "brokers": cluster.brokers.len()})))
+    let mut body = json!({"status": "ready", "brokers": cluster.brokers.len()});
+    if let Some(gateways) = state.cluster.as_deref() {
+        body["gateway_id"] = json!(gateways.id());
+        // How many, not where: this answer is public.
+        body["gateways"] = json!(gateways.members().len());
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -4,10 +4,12 @@
 
 pub mod consumers;
 pub mod cors;
+pub mod forward;
 pub mod health;
 pub mod limits;
 pub mod metadata;
 pub mod negotiate;
+pub mod origin;
 pub mod produce;
 pub mod registry;
 pub mod relay;
@@ -49,6 +51,19 @@ pub struct AppState {
     pub security: Arc<crate::auth::Security>,
     /// The request-body budget and deadline, shared by every worker.
     pub limits: limits::Limits,
+    /// This gateway's place among several (`[cluster]`); `None` alone.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Forwards calls on instances other gateways hold (with a cluster).
+    pub forwarder: Option<forward::Forwarder>,
+    /// Set on SIGTERM: `/readyz` fails and answers close their
+    /// connections, while requests are still served.
+    pub draining: std::sync::atomic::AtomicBool,
+}
+
+impl AppState {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl AppState {
@@ -124,7 +139,10 @@ pub fn app(
         .app_data(web::PayloadConfig::new(max_body))
         .configure(routes)
         .default_service(web::to(not_found))
-        // Innermost: who may do what, before any handler.
+        // Innermost: a call on a consumer instance another gateway holds
+        // goes there, once the caller is known (`forward`).
+        .wrap(forward::Forwarding)
+        // Who may do what, before any handler (and before forwarding).
         .wrap(Condition::new(
             security.is_active(),
             crate::auth::middleware::Authorize::new(security),
@@ -135,10 +153,21 @@ pub fn app(
             let start = Instant::now();
             let route = metrics::route_index(req.method() == Method::POST, req.path());
             let content_type = answer_content_type(req.path(), req.headers());
+            let draining = req
+                .app_data::<web::Data<AppState>>()
+                .is_some_and(|s| s.is_draining());
             let response = srv.call(req);
             async move {
                 let mut response = response.await?;
                 m.request(route, response.status().as_u16(), start.elapsed());
+                if draining {
+                    // Shutting down: clients and balancers open their next
+                    // connection elsewhere.
+                    response
+                        .response_mut()
+                        .head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
                 if access_log {
                     log_access(&response, start);
                 }
