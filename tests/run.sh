@@ -10,6 +10,9 @@
 #      curl, that client and headless Chromium (Debian's, installed here on
 #      first use) against a gateway with HTTPS, Basic auth, ACLs and CORS;
 #      fault tests (broker killed and paused, gateway stopped under load);
+#      three gateways in a cluster behind Debian's nginx and haproxy (each in
+#      turn, with deploy/'s files): the consumer flow, a rolling restart under
+#      load, a gateway killed, forged forwarding headers;
 #   5. a 60 s soak (mixed load; fails if RSS, descriptors or threads keep
 #      growing) and the hostile load (150 concurrent 15 MiB bodies and 3,000
 #      stalled senders; fails over 600 MiB, on a dropped request or on a
@@ -53,6 +56,12 @@ if ! command -v chromium >/dev/null; then
     echo "installing Debian's chromium for the browser test"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# Real load balancers for the scale-out tests (tests/python/test_scale_out.py
+# runs deploy/'s nginx and haproxy files in front of three gateways).
+if [ ! -x /usr/sbin/nginx ] || [ ! -x /usr/sbin/haproxy ]; then
+    echo "installing Debian's nginx and haproxy for the scale-out tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy >/dev/null
+fi
 cargo build --quiet --bin kafka-gateway --bin loadtest-tool
 port=$(free_port)
 KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" \
@@ -68,6 +77,7 @@ done
 pytest_rc=0
 GATEWAY_URL="http://127.0.0.1:$port" KAFKA_BOOTSTRAP="$TANSU_BOOTSTRAP" \
     GATEWAY_BIN="$PWD/target/debug/kafka-gateway" TANSU_BIN="$TANSU_BIN" \
+    LOADTEST_BIN="$PWD/target/debug/loadtest-tool" \
     "$venv/bin/pytest" -q tests/python || pytest_rc=$?
 (cd tests/js && GATEWAY_URL="http://127.0.0.1:$port" node --test registry-clients.test.js)
 [ "$pytest_rc" -eq 0 ] || exit "$pytest_rc"
