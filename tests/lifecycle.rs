@@ -302,3 +302,38 @@ async fn shutdown_is_bounded_when_the_broker_is_down() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_readiness_fails_first_while_requests_are_still_served() {
+    let cluster = MockCluster::new(1).unwrap();
+    let t = topic("drain");
+    cluster.create_topic(&t, 1, 1).unwrap();
+    let mut config = external_config(&cluster.bootstrap_servers());
+    config.http.shutdown_grace_ms = 1500;
+    let gw = TestGateway::start(config).await;
+    assert_eq!(gw.get("/readyz").await.status, 200);
+    let (http, url) = (gw.http.clone(), gw.url.clone());
+    let signalled = Instant::now();
+    let stopping = tokio::spawn(gw.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Draining: balancers are told to go, clients are still served, and
+    // each answer closes its connection so the next one goes elsewhere.
+    let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "draining");
+    let produced = http
+        .post(format!("{url}/topics/{t}"))
+        .header("Content-Type", JSON)
+        .body(json!({"records": [{"value": "during the grace"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(produced.status(), 200);
+    assert_eq!(produced.headers().get("connection").unwrap(), "close");
+    stopping.await.unwrap().expect("clean shutdown");
+    assert!(signalled.elapsed() >= Duration::from_millis(1500));
+    // After the grace nothing is accepted any more.
+    assert!(http.get(format!("{url}/healthz")).send().await.is_err());
+    let stored = read_all(&cluster.bootstrap_servers(), &t, 1, 1).await;
+    assert_eq!(stored.len(), 1);
+}

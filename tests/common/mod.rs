@@ -71,9 +71,20 @@ impl TestGateway {
     /// Starts it with `client` for the helpers, at `scheme://localhost:port`
     /// (`https` when the config has a certificate for localhost).
     pub async fn start_with(config: Config, scheme: &str, client: reqwest::Client) -> TestGateway {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        TestGateway::start_on(listener, config, scheme, client).await
+    }
+
+    /// Starts it on `listener` (bound already, so its address can be in
+    /// the config).
+    pub async fn start_on(
+        listener: TcpListener,
+        config: Config,
+        scheme: &str,
+        client: reqwest::Client,
+    ) -> TestGateway {
         let gateway = Gateway::start(config).expect("gateway starts");
         let bootstrap = gateway.bootstrap_servers().to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let url = if scheme == "http" {
             format!("http://127.0.0.1:{port}")

@@ -401,6 +401,10 @@ def test_a_killed_gateways_instances_answer_40403_and_the_rest_works(balancer, g
             time.sleep(0.3)
         took = time.time() - killed_at
         assert set(answers) == {(404, 40403)}, answers
+        # And it has left the others' view within the timeout.
+        survivors = [g for g in gateways if g is not victim]
+        wait_for_view(survivors, 2)
+        assert time.time() - killed_at < MEMBER_TIMEOUT_S + 6
         # Produce and the other instance keep working.
         status, body, _ = request(lb, "POST", f"/topics/{topic}",
                                   {"records": [{"value": {"after": "kill"}}]},
