@@ -247,6 +247,10 @@ enum Command {
         /// Give up (and fail) after this long.
         #[arg(long, default_value_t = 300)]
         max_seconds: u64,
+        /// Read the records through this gateway instead (another gateway
+        /// of the cluster, which forwards the reads to the instances').
+        #[arg(long)]
+        read_url: Option<String>,
     },
 }
 
@@ -578,6 +582,7 @@ fn looks_right(format: ConsumeFormat, body: &[u8]) -> bool {
 #[allow(clippy::too_many_arguments)]
 async fn consume(
     url: &str,
+    read_url: Option<&str>,
     group: &str,
     topic: &str,
     partitions: i32,
@@ -652,7 +657,8 @@ async fn consume(
             "assign: {}",
             assigned.text().await.unwrap_or_default()
         );
-        instances.push((base, mine));
+        let reader = read_url.unwrap_or(url);
+        instances.push((format!("{reader}/consumers/{group}/instances/{name}"), mine));
     }
     let accept = format!("application/vnd.kafka.{}.v2+json", format.name());
     let started = Instant::now();
@@ -931,9 +937,11 @@ async fn main() {
             max_bytes,
             timeout_ms,
             max_seconds,
+            read_url,
         } => {
             consume(
                 &url,
+                read_url.as_deref(),
                 &group,
                 &topic,
                 partitions,
@@ -1257,7 +1265,6 @@ struct SoakCounts {
 /// the gateway's RSS, descriptors and threads are sampled every second.
 /// The second half of the run (after warm-up) must not grow: RSS by more
 /// than `max_rss_growth_mib`, descriptors and threads by more than a few.
-#[allow(clippy::too_many_arguments)]
 /// What `tracked` saw.
 #[derive(Default)]
 struct Tracked {
@@ -1286,9 +1293,7 @@ async fn tracked(
     let watcher = {
         let stop = Arc::clone(&stop);
         tokio::spawn(async move {
-            while Instant::now() < until
-                && !stop_file.as_ref().is_some_and(|f| f.exists())
-            {
+            while Instant::now() < until && !stop_file.as_ref().is_some_and(|f| f.exists()) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             stop.store(true, Ordering::Release);
@@ -1338,8 +1343,7 @@ async fn tracked(
                                 r.acked
                                     .insert(id, json!([entry["partition"], entry["offset"]]));
                             } else if status == 200 {
-                                *r.failed.entry(entry["error_code"].to_string()).or_default() +=
-                                    1;
+                                *r.failed.entry(entry["error_code"].to_string()).or_default() += 1;
                             } else {
                                 *r.failed.entry(status.to_string()).or_default() += 1;
                             }
@@ -1375,6 +1379,7 @@ async fn tracked(
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn soak(
     url: &str,
     topic: &str,

@@ -326,7 +326,10 @@ impl Gateway {
         if served.is_none() && !grace.is_zero() {
             // Balancers see /readyz fail and move away while this gateway
             // still serves what they send.
-            tracing::info!(grace_ms = grace.as_millis() as u64, "draining: /readyz fails, still serving");
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "draining: /readyz fails, still serving"
+            );
             self.state
                 .draining
                 .store(true, std::sync::atomic::Ordering::Relaxed);

@@ -69,7 +69,10 @@ async fn wait_for_gateways(gws: &[&TestGateway], count: u64) {
         if seen.iter().all(|n| *n == Some(count)) {
             return;
         }
-        assert!(Instant::now() < deadline, "gateways see {seen:?}, not {count}");
+        assert!(
+            Instant::now() < deadline,
+            "gateways see {seen:?}, not {count}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -85,7 +88,10 @@ async fn call(
         .http
         .request(method, format!("{}{path}", gw.url))
         .header("Content-Type", V2)
-        .header("Accept", "application/vnd.kafka.binary.v2+json, application/vnd.kafka.v2+json");
+        .header(
+            "Accept",
+            "application/vnd.kafka.binary.v2+json, application/vnd.kafka.v2+json",
+        );
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -146,7 +152,14 @@ async fn any_gateway_serves_any_instance_and_a_stopped_owners_answer_40403() {
     assert_eq!(produced.status, 200, "{}", produced.text);
     let deadline = Instant::now() + Duration::from_secs(20);
     let read = loop {
-        let r = call(&b, reqwest::Method::GET, &format!("{base}/records"), None, &[]).await;
+        let r = call(
+            &b,
+            reqwest::Method::GET,
+            &format!("{base}/records"),
+            None,
+            &[],
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.content_type(), "application/vnd.kafka.binary.v2+json");
         if !r.json().as_array().unwrap().is_empty() {
@@ -202,9 +215,15 @@ async fn any_gateway_serves_any_instance_and_a_stopped_owners_answer_40403() {
     // and b's own instance lives on.
     a.stop().await.unwrap();
     let stopped = Instant::now();
-    call(&b, reqwest::Method::GET, &format!("{base}/records"), None, &[])
-        .await
-        .assert_error(404, 40403);
+    call(
+        &b,
+        reqwest::Method::GET,
+        &format!("{base}/records"),
+        None,
+        &[],
+    )
+    .await
+    .assert_error(404, 40403);
     assert!(stopped.elapsed() < Duration::from_secs(5));
     wait_for_gateways(&[&b], 1).await;
     let deleted = call(

@@ -185,7 +185,8 @@ impl Security {
         let (Some(peer), Some(principal), Some(proof)) = (&self.peer, principal, proof) else {
             return Err(AuthFailure::ForwardProof);
         };
-        let (Ok(principal), Ok(proof)) = (std::str::from_utf8(principal), std::str::from_utf8(proof))
+        let (Ok(principal), Ok(proof)) =
+            (std::str::from_utf8(principal), std::str::from_utf8(proof))
         else {
             return Err(AuthFailure::ForwardProof);
         };

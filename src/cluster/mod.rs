@@ -276,7 +276,9 @@ impl Cluster {
             .map(|delivery| delivery.offset)
             .map_err(|(e, _)| format!("writing {}: {e}", self.topic));
         if result.is_err() {
-            crate::metrics::get().cluster_heartbeat_failures.increment(1);
+            crate::metrics::get()
+                .cluster_heartbeat_failures
+                .increment(1);
         }
         result
     }
@@ -288,7 +290,12 @@ impl Cluster {
         let mut applied = self.applied.clone();
         tokio::time::timeout(self.write_timeout, applied.wait_for(|a| *a >= offset))
             .await
-            .map_err(|_| format!("reading {} did not reach offset {offset} in time", self.topic))?
+            .map_err(|_| {
+                format!(
+                    "reading {} did not reach offset {offset} in time",
+                    self.topic
+                )
+            })?
             .map_err(|_| "the cluster reader stopped".to_string())?;
         Ok(())
     }
@@ -417,12 +424,9 @@ fn read(
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let age = message
-            .timestamp()
-            .to_millis()
-            .map_or(Duration::ZERO, |t| {
-                Duration::from_millis(now_ms.saturating_sub(t).max(0) as u64)
-            });
+        let age = message.timestamp().to_millis().map_or(Duration::ZERO, |t| {
+            Duration::from_millis(now_ms.saturating_sub(t).max(0) as u64)
+        });
         if let Some(key) = message.key() {
             view.write().apply(key, message.payload(), age, timeout);
         }
@@ -483,7 +487,12 @@ mod tests {
     #[test]
     fn a_gateway_leaves_by_tombstone_or_silence_and_old_beats_do_not_count() {
         let mut view = View::default();
-        view.apply(b"b", Some(&beat("http://b", &[("g", "i")])), Duration::ZERO, T);
+        view.apply(
+            b"b",
+            Some(&beat("http://b", &[("g", "i")])),
+            Duration::ZERO,
+            T,
+        );
         assert!(view.owner("a", "g", "i", T).is_some());
         view.apply(b"b", None, Duration::ZERO, T);
         assert!(view.owner("a", "g", "i", T).is_none());

@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody, SizedStream};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::web;
-use futures_util::future::{FutureExt, LocalBoxFuture};
 use actix_web::http::header::{HeaderName, ACCEPT, CONTENT_ENCODING, CONTENT_TYPE};
 use actix_web::http::StatusCode;
+use actix_web::web;
 use actix_web::{HttpMessage, HttpResponse};
+use futures_util::future::{FutureExt, LocalBoxFuture};
 
 use crate::auth::peer::{Forwarded, PRINCIPAL_HEADER, PROOF_HEADER};
 use crate::auth::Access;
