@@ -612,6 +612,11 @@ pub struct ClusterConfig {
     /// Time allowed for a forwarded call beyond the records read's own
     /// wait.
     pub forward_timeout_ms: u64,
+    /// PEM CAs that sign the other gateways' certificates, when their
+    /// advertised URLs are `https://` with a private CA. Empty: the
+    /// public web roots. With `http.tls.client_auth` set, forwarded calls
+    /// present this gateway's own certificate (`http.tls.cert_file`).
+    pub ca_file: String,
 }
 
 impl Default for ClusterConfig {
@@ -623,6 +628,7 @@ impl Default for ClusterConfig {
             heartbeat_interval_ms: 1_000,
             member_timeout_ms: 6_000,
             forward_timeout_ms: 10_000,
+            ca_file: String::new(),
         }
     }
 }

@@ -172,7 +172,7 @@ impl Gateway {
             // A forwarded records read waits as long as the owner may:
             // the longest read, and a first read's group join.
             let forwarder = http::forward::Forwarder::new(
-                config.cluster.forward_timeout_ms,
+                &config,
                 config.consumers.max_request_timeout_ms + consumers::JOIN_WAIT.as_millis() as u64,
             )
             .map_err(std::io::Error::other)?;

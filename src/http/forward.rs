@@ -42,8 +42,28 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(forward_timeout_ms: u64, max_read_wait_ms: u64) -> Result<Forwarder, String> {
-        let client = reqwest::Client::builder()
+    pub fn new(config: &crate::config::Config, max_read_wait_ms: u64) -> Result<Forwarder, String> {
+        let read = |path: &str| std::fs::read(path).map_err(|e| format!("{path}: {e}"));
+        let mut builder = reqwest::Client::builder();
+        let cluster = &config.cluster;
+        if !cluster.ca_file.is_empty() {
+            for ca in reqwest::Certificate::from_pem_bundle(&read(&cluster.ca_file)?)
+                .map_err(|e| format!("cluster.ca_file: {e}"))?
+            {
+                builder = builder.add_root_certificate(ca);
+            }
+        }
+        let tls = &config.http.tls;
+        if tls.client_auth != crate::config::ClientAuth::None && tls.enabled() {
+            // The other gateways ask for a client certificate: ours.
+            let mut pem = read(&tls.cert_file)?;
+            pem.extend_from_slice(b"\n");
+            pem.extend(read(&tls.key_file)?);
+            builder = builder.identity(
+                reqwest::Identity::from_pem(&pem).map_err(|e| format!("http.tls: {e}"))?,
+            );
+        }
+        let client = builder
             .connect_timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
             // The owner's answer is passed on as it is, encoded or not.
@@ -53,7 +73,7 @@ impl Forwarder {
             .map_err(|e| e.to_string())?;
         Ok(Forwarder {
             client,
-            timeout: Duration::from_millis(forward_timeout_ms + max_read_wait_ms),
+            timeout: Duration::from_millis(cluster.forward_timeout_ms + max_read_wait_ms),
         })
     }
 }
