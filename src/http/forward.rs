@@ -59,9 +59,8 @@ impl Forwarder {
             let mut pem = read(&tls.cert_file)?;
             pem.extend_from_slice(b"\n");
             pem.extend(read(&tls.key_file)?);
-            builder = builder.identity(
-                reqwest::Identity::from_pem(&pem).map_err(|e| format!("http.tls: {e}"))?,
-            );
+            builder = builder
+                .identity(reqwest::Identity::from_pem(&pem).map_err(|e| format!("http.tls: {e}"))?);
         }
         let client = builder
             .connect_timeout(Duration::from_secs(2))
@@ -115,9 +114,13 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        // Only a consumer path, in a cluster, looks further.
         let clustered = req
-            .app_data::<web::Data<AppState>>()
-            .filter(|s| s.cluster.is_some() && req.path().starts_with("/consumers/"))
+            .path()
+            .starts_with("/consumers/")
+            .then(|| req.app_data::<web::Data<AppState>>())
+            .flatten()
+            .filter(|s| s.cluster.is_some())
             .cloned();
         let Some(state) = clustered else {
             return self

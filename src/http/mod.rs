@@ -128,6 +128,7 @@ pub fn app(
     >,
 > {
     let m = state.metrics;
+    let drain_state = state.clone();
     let max_body = state.config.http.max_request_bytes;
     let access_log = state.config.http.access_log;
     let security = Arc::clone(&state.security);
@@ -153,9 +154,7 @@ pub fn app(
             let start = Instant::now();
             let route = metrics::route_index(req.method() == Method::POST, req.path());
             let content_type = answer_content_type(req.path(), req.headers());
-            let draining = req
-                .app_data::<web::Data<AppState>>()
-                .is_some_and(|s| s.is_draining());
+            let draining = drain_state.is_draining();
             let response = srv.call(req);
             async move {
                 let mut response = response.await?;
