@@ -22,6 +22,9 @@
 #      the body and answers a constant produce response (loadtest-tool
 #      bare); its CPU per request is what HTTP alone costs on this machine
 #      in this run (run it beside a: ./loadtest/run.sh a n)
+#   s  scale-out: two gateways in a cluster behind nginx; produce (a) direct
+#      against through the balancer, and a records read direct against
+#      forwarded by the other gateway (loadtest/scale.sh, run after the rest)
 #
 # Builds in release mode, starts tansu (memory storage) and the gateway,
 # creates the topics, runs the scenario (wrk, or k6 with LOADGEN=k6), runs
@@ -46,8 +49,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,44p' "$0"; exit 2; }
-[ "${scenarios[0]}" = all ] && scenarios=(a n b c d e f g l)
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,47p' "$0"; exit 2; }
+[ "${scenarios[0]}" = all ] && scenarios=(a n b c d e f g l s)
 # l is one run per connection count.
 read -ra low_load <<<"${LOW_LOAD_CONNECTIONS:-1 4 16 256}"
 expanded=()
@@ -58,7 +61,14 @@ for s in "${scenarios[@]}"; do
         expanded+=("$s")
     fi
 done
-scenarios=("${expanded[@]}")
+scenarios=()
+run_scale=""
+for s in "${expanded[@]}"; do
+    if [ "$s" = s ]; then run_scale=1; else scenarios+=("$s"); fi
+done
+if [ ${#scenarios[@]} -eq 0 ]; then
+    exec loadtest/scale.sh
+fi
 DURATION=${DURATION:-20}
 RECORDS=${RECORDS:-1000000}
 LOADGEN=${LOADGEN:-wrk}
@@ -352,8 +362,14 @@ PY
 done
 
 python3 loadtest/report.py "$OUT/results.jsonl" --last ${#scenarios[@]} --chart "$OUT/chart.svg"
+scale_rc=0
+if [ -n "$run_scale" ]; then
+    kill "$TANSU_PID" 2>/dev/null || true
+    loadtest/scale.sh || scale_rc=$?
+fi
 if [ -s "$OUT/thresholds-failed.txt" ]; then
     echo "THRESHOLDS FAILED:"
     cat "$OUT/thresholds-failed.txt"
     exit 1
 fi
+exit "$scale_rc"
