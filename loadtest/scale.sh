@@ -83,6 +83,7 @@ body="$OUT/body-a.json"
 "$TOOL" body a >"$body"
 content_type=$("$TOOL" body a --content-type)
 rows="$OUT/../scale.jsonl"
+touch "$rows"
 stamp=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 commit=$(git rev-parse --short HEAD)
 
