@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::Serialize;
+use std::sync::OnceLock;
 
 /// Content type of v2 responses and errors.
 pub const V2_CONTENT_TYPE: &str = "application/vnd.kafka.v2+json";
@@ -302,6 +303,18 @@ impl ErrorCode {
         }
     }
 
+    /// Counts one answer with this code in `gateway_errors_total`; nothing
+    /// before the metrics are installed (benches, unit tests).
+    pub fn count(self) {
+        if let Some(counters) = error_counters() {
+            let index = ErrorCode::ALL
+                .iter()
+                .position(|c| *c == self)
+                .expect("ALL lists every code");
+            counters.increment(index);
+        }
+    }
+
     /// Every code, for pre-registering metric handles.
     pub const ALL: [ErrorCode; 50] = [
         ErrorCode::BadRequest,
@@ -444,6 +457,27 @@ impl ApiError {
     }
 }
 
+/// The `gateway_errors_total` counters, one per code, registered on first
+/// use after the metrics are installed.
+fn error_counters() -> Option<&'static crate::metrics::CounterFamily> {
+    static COUNTERS: OnceLock<crate::metrics::CounterFamily> = OnceLock::new();
+    if let Some(counters) = COUNTERS.get() {
+        return Some(counters);
+    }
+    if !crate::metrics::installed() {
+        return None;
+    }
+    Some(COUNTERS.get_or_init(|| {
+        let labels: Vec<&'static str> = ErrorCode::ALL.iter().map(|c| c.label()).collect();
+        crate::metrics::CounterFamily::register(crate::metrics::ERRORS, "code", &labels)
+    }))
+}
+
+/// Registers every code's counter, so each is exported (at 0) from start-up.
+pub fn register_metrics() {
+    error_counters();
+}
+
 /// The error envelope shared by v2 and v3.
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -457,7 +491,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::metrics::error(self.code);
+        self.code.count();
         let body = serde_json::to_vec(&ErrorBody {
             error_code: self.code.code(),
             message: &self.message,
@@ -473,17 +507,6 @@ impl ResponseError for ApiError {
         }
         response.body(body)
     }
-}
-
-/// Why the gateway could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 #[cfg(test)]

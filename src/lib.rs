@@ -4,20 +4,24 @@
 //!
 //! # Layout
 //!
-//! - [`auth`]: who may do what: authentication, ACLs and quotas, as one
-//!   module and one middleware.
-//! - [`config`]: the typed configuration, its loading and validation.
-//! - [`error`]: the one table of error codes, HTTP statuses and metric labels.
-//! - [`metrics`]: every metric name and the handles the hot paths use.
-//! - [`http`]: routes and handlers (produce, consumers, metadata, the
-//!   registry API, v3, health), TLS and CORS.
-//! - [`pipeline`]: server-side batching: the byte budget, the bounded queue
-//!   and the producer threads.
-//! - [`kafka`]: librdkafka producers, cached metadata, the embedded broker.
-//! - [`cluster`]: several gateways in front of one Kafka cluster, finding
-//!   each other through a topic of it.
-//! - [`consumers`]: the v2 consumer instances this gateway holds.
-//! - `codecs/` (crate `gateway-codecs`): JSON in, Kafka bytes out.
+//! Four layers, each using only those below it (ARCHITECTURE.md; checked
+//! by `tests/architecture.rs`):
+//!
+//! - ground: [`config`] (the typed settings, their loading and validation)
+//!   and [`metrics`] (every metric name and the handles the hot paths use),
+//!   then [`error`] (the one table of error codes, HTTP statuses and metric
+//!   labels);
+//! - engine: [`schemas`] (the embedded Schema Registry), [`kafka`]
+//!   (librdkafka producers, cached metadata, administration, the embedded
+//!   broker), [`pipeline`] (server-side batching: the byte budget, the
+//!   bounded queue, the lanes), [`consumers`] (the v2 consumer instances
+//!   this gateway holds), [`cluster`] (several gateways finding each other
+//!   through a topic), [`auth`] (who may do what: authentication, ACLs and
+//!   quotas);
+//! - top: [`http`] (routes and handlers, the middleware that asks `auth`,
+//!   TLS, limits, forwarding);
+//! - `codecs/` (crate `gateway-codecs`) under them all: JSON in, Kafka
+//!   bytes out.
 //!
 //! [`run`] is the whole server: it takes its listener and a shutdown future,
 //! so tests start it on port 0.
@@ -41,11 +45,22 @@ use std::time::Duration;
 use actix_web::{web, HttpServer};
 
 use crate::config::Config;
-use crate::error::StartError;
 use crate::http::AppState;
 use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::metadata::MetadataCache;
 use crate::pipeline::{Pipeline, PipelineSettings};
+use rdkafka::error::KafkaError;
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
 
 /// Starts the gateway on `listener` and serves until `shutdown` completes,
 /// then stops accepting, finishes in-flight requests and flushes the
@@ -74,8 +89,10 @@ impl Gateway {
     pub fn start(config: Config) -> Result<Gateway, StartError> {
         config.validate()?;
         let metrics = metrics::init();
+        error::register_metrics();
+        auth::register_metrics();
         let embedded = if config.uses_embedded_broker() {
-            let broker = EmbeddedBroker::start(&config.embedded)?;
+            let broker = EmbeddedBroker::start(&config.embedded, &[schemas::log::TOPIC])?;
             tracing::warn!(
                 bootstrap_servers = broker.bootstrap_servers(),
                 topics = ?config.embedded.topics,

@@ -11,8 +11,6 @@ use std::time::Duration;
 use metrics::{describe_counter, describe_gauge, describe_histogram, Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::error::ErrorCode;
-
 pub const HTTP_REQUESTS: &str = "gateway_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "gateway_http_request_duration_seconds";
 pub const PRODUCE_RECORDS: &str = "gateway_produce_records_total";
@@ -65,7 +63,6 @@ pub struct Metrics {
     /// `requests[route][status class]`.
     requests: Vec<Vec<Counter>>,
     durations: Vec<Histogram>,
-    errors: Vec<Counter>,
     pub produce_records: Counter,
     pub produce_bytes: Counter,
     pub records_per_request: Histogram,
@@ -77,10 +74,6 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub in_flight_bytes: Gauge,
     pub kafka_queue_records: Gauge,
-    /// By [`crate::auth::AuthFailure::ALL`].
-    auth_failures: Vec<Counter>,
-    /// By [`crate::auth::Operation::ALL`].
-    acl_denials: Vec<Counter>,
     pub quota_rejections: Counter,
     /// By [`TLS_RESULTS`].
     tls_handshakes: Vec<Counter>,
@@ -143,18 +136,35 @@ pub fn lane_switch() {
     }
 }
 
-/// Counts an error answered to a client, request-wide or per record.
-pub fn error(code: ErrorCode) {
-    if let Some(m) = METRICS.get() {
-        m.errors[error_index(code)].increment(1);
-    }
+/// Whether [`init`] has run (benches and unit tests count nothing).
+pub fn installed() -> bool {
+    METRICS.get().is_some()
 }
 
-fn error_index(code: ErrorCode) -> usize {
-    ErrorCode::ALL
-        .iter()
-        .position(|c| *c == code)
-        .expect("ALL lists every code")
+/// Counters of one metric, one per value of one label, registered together
+/// so that every value is exported (at 0) before its first event and
+/// `rate()` sees the first one. The values belong to the module that counts
+/// (error codes to `error`, failure reasons and ACL operations to `auth`):
+/// it lists them here as plain strings and counts by index into its list.
+pub struct CounterFamily {
+    counters: Box<[Counter]>,
+}
+
+impl CounterFamily {
+    /// Registers `name{label="<value>"}` for every value; after [`init`].
+    pub fn register(name: &'static str, label: &'static str, values: &[&'static str]) -> Self {
+        CounterFamily {
+            counters: values
+                .iter()
+                .map(|value| metrics::counter!(name, label => *value))
+                .collect(),
+        }
+    }
+
+    /// Counts one event of the value at `index` of the registered list.
+    pub fn increment(&self, index: usize) {
+        self.counters[index].increment(1);
+    }
 }
 
 fn describe() {
@@ -271,10 +281,6 @@ impl Metrics {
                 .iter()
                 .map(|route| metrics::histogram!(HTTP_REQUEST_DURATION, "route" => *route))
                 .collect(),
-            errors: ErrorCode::ALL
-                .iter()
-                .map(|code| metrics::counter!(ERRORS, "code" => code.label()))
-                .collect(),
             produce_records: metrics::counter!(PRODUCE_RECORDS),
             produce_bytes: metrics::counter!(PRODUCE_BYTES),
             records_per_request: metrics::histogram!(PRODUCE_RECORDS_PER_REQUEST),
@@ -286,14 +292,6 @@ impl Metrics {
             queue_depth: metrics::gauge!(QUEUE_DEPTH),
             in_flight_bytes: metrics::gauge!(IN_FLIGHT_BYTES),
             kafka_queue_records: metrics::gauge!(KAFKA_QUEUE_RECORDS),
-            auth_failures: crate::auth::AuthFailure::ALL
-                .iter()
-                .map(|f| metrics::counter!(AUTH_FAILURES, "reason" => f.label()))
-                .collect(),
-            acl_denials: crate::auth::Operation::ALL
-                .iter()
-                .map(|o| metrics::counter!(ACL_DENIALS, "operation" => o.label()))
-                .collect(),
             quota_rejections: metrics::counter!(QUOTA_REJECTIONS),
             tls_handshakes: TLS_RESULTS
                 .iter()
@@ -312,22 +310,6 @@ impl Metrics {
             forwards_answered: metrics::counter!(CLUSTER_FORWARDS, "result" => FORWARD_RESULTS[0]),
             forwards_unreachable: metrics::counter!(CLUSTER_FORWARDS, "result" => FORWARD_RESULTS[1]),
         }
-    }
-
-    pub fn auth_failure(&self, failure: crate::auth::AuthFailure) {
-        let i = crate::auth::AuthFailure::ALL
-            .iter()
-            .position(|f| *f == failure)
-            .expect("ALL lists every failure");
-        self.auth_failures[i].increment(1);
-    }
-
-    pub fn acl_denial(&self, operation: crate::auth::Operation) {
-        let i = crate::auth::Operation::ALL
-            .iter()
-            .position(|o| *o == operation)
-            .expect("ALL lists every operation");
-        self.acl_denials[i].increment(1);
     }
 
     /// Counts a TLS handshake event, one of [`TLS_RESULTS`].

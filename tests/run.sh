@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README "Test", and .ci/run):
+# The project's test command (README "Test", docs/testing.md, and .ci/run):
 #   1. formatting and lints;
 #   2. unit and integration tests, against the embedded broker and
 #      librdkafka's mock cluster (fault injection);

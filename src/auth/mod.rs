@@ -4,7 +4,11 @@
 //! - [`file`]: the auth file (users, ACLs, quotas), parsed and matched.
 //! - [`routes`]: every route's (operation, resource) pairs, as Kafka's ACLs
 //!   name them.
-//! - [`middleware`]: the one middleware that runs it all before a handler.
+//! - [`Access::require`]: one check's verdict, and the answer to a denial.
+//!
+//! The one middleware that runs it all before a handler is the HTTP
+//! layer's (`crate::http::authorize`): it takes the request apart and asks
+//! this module; this module knows nothing of the HTTP layer's state.
 //! - [`quota`]: per-principal token buckets.
 //!
 //! Handlers never check permissions. The middleware denies what a route
@@ -13,14 +17,13 @@
 //! [`Access::charge_produce`].
 
 pub mod file;
-pub mod middleware;
 pub mod peer;
 pub mod quota;
 pub mod routes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
@@ -29,7 +32,57 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AuthConfig, AuthMethod};
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics;
 pub use file::{AuthFile, Operation, Resource, ResourceKind};
+
+/// The auth metrics whose label values this module owns: failures by
+/// reason and ACL denials by operation.
+struct Counters {
+    failures: metrics::CounterFamily,
+    denials: metrics::CounterFamily,
+}
+
+fn counters() -> Option<&'static Counters> {
+    static COUNTERS: OnceLock<Counters> = OnceLock::new();
+    if let Some(counters) = COUNTERS.get() {
+        return Some(counters);
+    }
+    if !metrics::installed() {
+        return None;
+    }
+    Some(COUNTERS.get_or_init(|| Counters {
+        failures: metrics::CounterFamily::register(
+            metrics::AUTH_FAILURES,
+            "reason",
+            &AuthFailure::ALL.map(AuthFailure::label),
+        ),
+        denials: metrics::CounterFamily::register(
+            metrics::ACL_DENIALS,
+            "operation",
+            &Operation::ALL.map(Operation::label),
+        ),
+    }))
+}
+
+/// Registers the auth counters, so each label value is exported (at 0)
+/// from start-up.
+pub fn register_metrics() {
+    counters();
+}
+
+impl Operation {
+    /// Counts one request an ACL did not allow in
+    /// `gateway_auth_acl_denials_total`.
+    pub fn count_denial(self) {
+        if let Some(counters) = counters() {
+            let index = Operation::ALL
+                .iter()
+                .position(|o| *o == self)
+                .expect("ALL lists every operation");
+            counters.denials.increment(index);
+        }
+    }
+}
 
 /// The principal of a client that proved nothing (Kafka's name for it).
 pub const ANONYMOUS: &str = "User:ANONYMOUS";
@@ -62,6 +115,18 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// Counts one request answered 401 for this reason in
+    /// `gateway_auth_failures_total`.
+    pub fn count(self) {
+        if let Some(counters) = counters() {
+            let index = AuthFailure::ALL
+                .iter()
+                .position(|f| *f == self)
+                .expect("ALL lists every failure");
+            counters.failures.increment(index);
+        }
+    }
+
     pub const ALL: [AuthFailure; 5] = [
         AuthFailure::Missing,
         AuthFailure::Malformed,
@@ -402,6 +467,32 @@ impl Access {
             .is_none_or(|f| f.allows(&self.principal, operation, resource))
     }
 
+    /// What a route's check says: `Ok` when allowed; else the answer to
+    /// send (403, or the not-found the check hides the resource behind),
+    /// with the denial counted.
+    pub fn require(&self, check: &routes::Check) -> Result<(), ApiError> {
+        if self.allows(check.operation, &check.resource) {
+            return Ok(());
+        }
+        check.operation.count_denial();
+        Err(match check.hidden_as {
+            Some(ErrorCode::SubjectNotFound) => ApiError::new(
+                ErrorCode::SubjectNotFound,
+                format!("Subject '{}' not found.", check.resource.name),
+            ),
+            Some(code) => ApiError::new(code, "not found"),
+            None => ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "{} may not {} {}",
+                    self.principal(),
+                    check.operation.label(),
+                    check.resource
+                ),
+            ),
+        })
+    }
+
     /// For listings: whether `name` of `kind` may be shown.
     pub fn may_describe(&self, kind: ResourceKind, name: &str) -> bool {
         self.allows(
@@ -426,7 +517,7 @@ impl Access {
             .quotas
             .charge(&self.principal, limits, records as u64, bytes as u64)
             .map_err(|retry_after| {
-                crate::metrics::get().quota_rejections.increment(1);
+                metrics::get().quota_rejections.increment(1);
                 ApiError::quota_exceeded(
                     format!(
                         "produce quota of {} exceeded ({} records/s, {} bytes/s; 0 = unlimited)",

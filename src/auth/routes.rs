@@ -25,6 +25,17 @@ pub struct Check {
     pub hidden_as: Option<ErrorCode>,
 }
 
+impl Check {
+    /// Read access to `resource`, denied with 403.
+    pub fn read(resource: Resource) -> Check {
+        Check {
+            operation: Operation::Read,
+            resource,
+            hidden_as: None,
+        }
+    }
+}
+
 /// Where in a request body the topics it touches are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyTopics {

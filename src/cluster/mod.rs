@@ -205,7 +205,18 @@ impl Cluster {
             .iter()
             .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
         {
-            create_topic(client(), &topic, metadata.brokers().len(), timeout)?;
+            crate::kafka::admin::create_log_topic(
+                client(),
+                &topic,
+                metadata.brokers().len(),
+                timeout,
+            )
+            .map_err(|e| {
+                format!(
+                    "cannot create the cluster topic {topic} ({e}); create it with one \
+                         partition and cleanup.policy=compact"
+                )
+            })?;
         }
         let consumer: BaseConsumer = client()
             .set("group.id", "kafka-gateway-cluster")
@@ -366,39 +377,6 @@ impl Drop for Cluster {
             let _ = reader.join();
         }
     }
-}
-
-/// Makes the topic: one partition (one order for every heartbeat),
-/// compacted (one record per gateway is what matters).
-fn create_topic(
-    client: ClientConfig,
-    topic: &str,
-    brokers: usize,
-    timeout: Duration,
-) -> Result<(), String> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let failed = |e: String| {
-        format!(
-            "cannot create the cluster topic {topic} ({e}); create it with one partition and \
-             cleanup.policy=compact"
-        )
-    };
-    let admin: AdminClient<DefaultClientContext> =
-        client.create().map_err(|e| failed(e.to_string()))?;
-    let replication = brokers.clamp(1, 3) as i32;
-    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(replication))
-        .set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(timeout));
-    let results = futures_executor::block_on(admin.create_topics(&[new], &options))
-        .map_err(|e| failed(e.to_string()))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, e)) => return Err(failed(e.to_string())),
-        }
-    }
-    Ok(())
 }
 
 /// The reader: folds every heartbeat in, in log order, and publishes how

@@ -1,9 +1,9 @@
 //! v2 HTTP consumer instances: one librdkafka consumer each, in a consumer
 //! group, named by `(group, instance)`, living on the gateway that created
-//! it (its `base_uri` names that gateway, as Confluent's does; behind a
-//! load balancer, route `/consumers/{group}/instances/{instance}` to one
-//! gateway). An instance not used for `consumers.instance_timeout_ms` is
-//! closed. Every librdkafka call runs off the HTTP workers, and calls on
+//! it. Behind a load balancer, calls that reach another gateway are
+//! forwarded here (`crate::cluster` knows who holds what;
+//! `crate::http::forward` forwards). An instance not used for
+//! `consumers.instance_timeout_ms` is closed. Every librdkafka call runs off the HTTP workers, and calls on
 //! one instance run one at a time.
 
 use std::collections::HashMap;

@@ -2,6 +2,7 @@
 //! request. One module per concern: [`produce`] (v2 produce), [`metadata`]
 //! (topics, partitions, brokers), [`health`] (liveness, readiness, metrics).
 
+pub mod authorize;
 pub mod consumers;
 pub mod cors;
 pub mod forward;
@@ -64,9 +65,7 @@ impl AppState {
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::Relaxed)
     }
-}
 
-impl AppState {
     /// The Schema Registry produce requests use: the external one when
     /// configured, else the embedded one (if it is running).
     pub fn schema_registry(&self) -> Result<crate::schemas::Schemas<'_>, ApiError> {
@@ -135,6 +134,7 @@ pub fn app(
     let limits = state.limits.clone();
     let cors = &state.config.http.cors;
     let cors = Condition::new(!cors.allowed_origins.is_empty(), cors::middleware(cors));
+    let clustered = state.cluster.is_some();
     actix_web::App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(max_body))
@@ -142,11 +142,11 @@ pub fn app(
         .default_service(web::to(not_found))
         // Innermost: a call on a consumer instance another gateway holds
         // goes there, once the caller is known (`forward`).
-        .wrap(forward::Forwarding)
+        .wrap(Condition::new(clustered, forward::Forwarding))
         // Who may do what, before any handler (and before forwarding).
         .wrap(Condition::new(
             security.is_active(),
-            crate::auth::middleware::Authorize::new(security),
+            authorize::Authorize::new(security),
         ))
         // Negotiation, body budget and deadline, panics.
         .wrap(limits)

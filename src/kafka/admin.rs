@@ -337,3 +337,30 @@ fn kafka(e: KafkaError) -> ApiError {
     };
     ApiError::new(code, e.to_string())
 }
+
+/// Makes `topic` as the gateway's own logs need it (the registry's
+/// `_schemas`, the cluster's heartbeats): one partition, compacted,
+/// replicated up to three times; one that exists already is fine. Blocks
+/// the calling thread (start-up only). The error names what failed; the
+/// caller says what to do about it.
+pub fn create_log_topic(
+    client: ClientConfig,
+    topic: &str,
+    brokers: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = client.create().map_err(|e| e.to_string())?;
+    let replication = brokers.clamp(1, 3) as i32;
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(replication))
+        .set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let results = futures_executor::block_on(admin.create_topics(&[new], &options))
+        .map_err(|e| e.to_string())?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, e)) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
+}

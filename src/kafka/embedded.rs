@@ -21,10 +21,14 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    pub fn start(config: &EmbeddedConfig) -> KafkaResult<EmbeddedBroker> {
+    /// Starts the cluster with `embedded.topics`, and `internal` (the
+    /// gateway's own logs, such as the registry's `_schemas`) with one
+    /// partition each: the mock cannot create topics on request.
+    pub fn start(config: &EmbeddedConfig, internal: &[&str]) -> KafkaResult<EmbeddedBroker> {
         let (ready_tx, ready_rx) = mpsc::channel::<KafkaResult<String>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let config = config.clone();
+        let internal: Vec<String> = internal.iter().map(|t| t.to_string()).collect();
         let thread = std::thread::Builder::new()
             .name("embedded-broker".into())
             .spawn(move || {
@@ -44,11 +48,11 @@ impl EmbeddedBroker {
                         return;
                     }
                 }
-                // The schema registry's log (the mock cannot create topics
-                // on request).
-                if let Err(e) = cluster.create_topic(crate::schemas::log::TOPIC, 1, replication) {
-                    let _ = ready_tx.send(Err(e));
-                    return;
+                for topic in &internal {
+                    if let Err(e) = cluster.create_topic(topic, 1, replication) {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
                 }
                 let _ = ready_tx.send(Ok(cluster.bootstrap_servers()));
                 // Runs until stopped or until the handle is dropped.

@@ -39,7 +39,6 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use rdkafka::error::KafkaError;
-use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::error::{ApiError, ErrorCode};
@@ -75,17 +74,8 @@ pub trait Sink: Send + Sync + 'static {
     }
 }
 
-/// How requests reach the sinks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Through the bounded queue, drained by flat combining (the default).
-    Queue,
-    /// The HTTP worker calls the sink itself, with no queue; a full
-    /// librdkafka queue fails records at once. Kept to measure the queue
-    /// against (loadtest/RESULTS.md).
-    Direct,
-}
+/// How requests reach the sinks (`pipeline.mode`).
+pub use crate::config::PipelineMode as Mode;
 
 /// One request's records, ready for Kafka. Keys, values and header bytes
 /// of all records live back to back in `data`: one allocation per request.
@@ -229,7 +219,7 @@ impl Slot {
 
     pub fn failed(self, err: &KafkaError) {
         let code = ErrorCode::from_kafka_error(err);
-        crate::metrics::error(code);
+        code.count();
         self.pending.settle(
             self.index,
             Outcome::Failed {

@@ -119,7 +119,21 @@ impl SchemaLog {
             .iter()
             .any(|t| t.name() == TOPIC && t.error().is_none() && !t.partitions().is_empty())
         {
-            create_topic(client(), metadata.brokers().len(), timeout)?;
+            crate::kafka::admin::create_log_topic(
+                client(),
+                TOPIC,
+                metadata.brokers().len(),
+                timeout,
+            )
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::SchemaRegistryUnavailable,
+                    format!(
+                        "cannot create the {TOPIC} topic ({e}); create it with one \
+                             partition and cleanup.policy=compact"
+                    ),
+                )
+            })?;
         }
         let consumer: BaseConsumer = client()
             .set("group.id", "kafka-gateway-schemas")
@@ -301,33 +315,6 @@ impl Drop for SchemaLog {
             let _ = reader.join();
         }
     }
-}
-
-/// Creates the topic as Confluent's registry does: one partition, compacted.
-fn create_topic(client: ClientConfig, brokers: usize, timeout: Duration) -> Result<(), ApiError> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let failed = |e: String| {
-        ApiError::new(
-            ErrorCode::SchemaRegistryUnavailable,
-            format!("cannot create the {TOPIC} topic ({e}); create it with one partition and cleanup.policy=compact"),
-        )
-    };
-    let admin: AdminClient<DefaultClientContext> =
-        client.create().map_err(|e| failed(e.to_string()))?;
-    let replication = brokers.clamp(1, 3) as i32;
-    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(replication))
-        .set("cleanup.policy", "compact");
-    let options = AdminOptions::new().operation_timeout(Some(timeout));
-    let results = futures_executor::block_on(admin.create_topics(&[topic], &options))
-        .map_err(|e| failed(e.to_string()))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, e)) => return Err(failed(e.to_string())),
-        }
-    }
-    Ok(())
 }
 
 /// The reader: applies every record in log order and publishes how far it

@@ -4,21 +4,10 @@
 use std::sync::Arc;
 
 use gateway_codecs::Codec;
-use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorCode};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SubjectNameStrategy {
-    /// `<topic>-key` / `<topic>-value` (Confluent's default).
-    #[default]
-    TopicName,
-    /// The schema's fully qualified record name.
-    RecordName,
-    /// `<topic>-<record name>`.
-    TopicRecordName,
-}
+pub use crate::config::SubjectNameStrategy;
 
 impl SubjectNameStrategy {
     /// Parses the v3 `subject_name_strategy` names, and the Java class

@@ -7,8 +7,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use kafka_gateway::config::Config;
-use kafka_gateway::error::StartError;
 use kafka_gateway::Gateway;
+use kafka_gateway::StartError;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;

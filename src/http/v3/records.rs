@@ -447,7 +447,7 @@ impl Entry {
 }
 
 fn failed(code: ErrorCode, message: String) -> Entry {
-    crate::metrics::error(code);
+    code.count();
     let answer = json!({"error_code": code.code(), "message": message});
     Entry::Done(code.http_status(), answer.to_string().into_bytes())
 }

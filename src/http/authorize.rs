@@ -1,8 +1,11 @@
-//! The one middleware that decides who may do what: it authenticates the
-//! request (Basic credentials or a verified client certificate), looks up
-//! what its route needs ([`super::routes`]) and answers 401, 403 or, where
-//! names must not leak, 404 before any handler runs. It leaves an
-//! [`Access`] on the request for listings and quotas.
+//! The one middleware through which [`crate::auth`] decides who may do
+//! what: it authenticates the request (Basic credentials, a verified client
+//! certificate, or a forwarding gateway's proof), looks up what its route
+//! needs ([`crate::auth::routes`]), gathers what the checks are about (an
+//! instance's owner and topics, the topics a body names, the subjects of a
+//! schema id) and answers 401, 403 or, where names must not leak, 404
+//! before any handler runs. It leaves an [`Access`] on the request for
+//! listings and quotas. The decisions are `auth`'s; this is the HTTP side.
 
 use std::collections::BTreeSet;
 use std::future::{ready, Ready};
@@ -15,11 +18,11 @@ use actix_web::http::header::{AUTHORIZATION, CONTENT_ENCODING};
 use actix_web::{web, HttpMessage};
 use futures_util::future::LocalBoxFuture;
 
-use super::peer::{Forwarded, PRINCIPAL_HEADER, PROOF_HEADER};
-use super::routes::{self, BodyTopics, Check};
-use super::{Access, Operation, PeerCertificate, Resource, Security};
+use super::AppState;
+use crate::auth::peer::{Forwarded, PRINCIPAL_HEADER, PROOF_HEADER};
+use crate::auth::routes::{self, BodyTopics, Check};
+use crate::auth::{Access, AuthFailure, Operation, PeerCertificate, Resource, Security};
 use crate::error::{ApiError, ErrorCode};
-use crate::http::AppState;
 
 /// The auth middleware's factory; `wrap` it around the app.
 pub struct Authorize {
@@ -81,11 +84,10 @@ where
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .expect("the app has its state");
-            let metrics = state.metrics;
             let principal = match authenticate(&req, &security).await {
                 Ok(principal) => principal,
                 Err(failure) => {
-                    metrics.auth_failure(failure);
+                    failure.count();
                     return Ok(deny(req, Security::unauthorized(failure)));
                 }
             };
@@ -109,10 +111,7 @@ where
 /// [`Forwarded`]); either forwarding header without a valid proof is
 /// refused, whatever else the request carries. Any other request proves
 /// itself with Basic credentials or a client certificate.
-async fn authenticate(
-    req: &ServiceRequest,
-    security: &Security,
-) -> Result<Arc<str>, super::AuthFailure> {
+async fn authenticate(req: &ServiceRequest, security: &Security) -> Result<Arc<str>, AuthFailure> {
     let headers = req.headers();
     let principal = headers.get(PRINCIPAL_HEADER).map(|v| v.as_bytes());
     let proof = headers.get(PROOF_HEADER).map(|v| v.as_bytes());
@@ -146,14 +145,14 @@ async fn authorize(
 ) -> Result<(), ApiError> {
     let needs = routes::needs(req.method(), req.path());
     for check in &needs.checks {
-        require(state, access, check)?;
+        access.require(check)?;
     }
     if let Some((group, name)) = &needs.instance {
         // Someone else's instance does not exist, as far as this principal
         // can tell.
         if let Some(owner) = state.consumers.owner(group, name) {
             if owner != access.principal() {
-                state.metrics.acl_denial(Operation::Read);
+                Operation::Read.count_denial();
                 return Err(ApiError::new(
                     ErrorCode::ConsumerNotFound,
                     "Consumer instance not found.",
@@ -172,7 +171,7 @@ async fn authorize(
                     topics.extend(assigned.into_iter().map(|(t, _)| t));
                 }
                 for topic in topics {
-                    require(state, access, &read(Resource::topic(topic)))?;
+                    access.require(&Check::read(Resource::topic(topic)))?;
                 }
             }
         }
@@ -183,15 +182,11 @@ async fn authorize(
                 BodyTopics::TopicName => Operation::Create,
                 _ => Operation::Read,
             };
-            require(
-                state,
-                access,
-                &Check {
-                    operation,
-                    resource: Resource::topic(topic),
-                    hidden_as: None,
-                },
-            )?;
+            access.require(&Check {
+                operation,
+                resource: Resource::topic(topic),
+                hidden_as: None,
+            })?;
         }
     }
     if let Some(id) = &needs.schema_id {
@@ -201,7 +196,7 @@ async fn authorize(
                     && access.allows(Operation::Read, &Resource::subject(subject.as_str()))
             });
             if !readable {
-                state.metrics.acl_denial(Operation::Read);
+                Operation::Read.count_denial();
                 return Err(ApiError::new(
                     ErrorCode::SchemaNotFound,
                     format!("Schema {id} not found"),
@@ -210,37 +205,6 @@ async fn authorize(
         }
     }
     Ok(())
-}
-
-fn read(resource: Resource) -> Check {
-    Check {
-        operation: Operation::Read,
-        resource,
-        hidden_as: None,
-    }
-}
-
-fn require(state: &AppState, access: &Access, check: &Check) -> Result<(), ApiError> {
-    if access.allows(check.operation, &check.resource) {
-        return Ok(());
-    }
-    state.metrics.acl_denial(check.operation);
-    Err(match check.hidden_as {
-        Some(ErrorCode::SubjectNotFound) => ApiError::new(
-            ErrorCode::SubjectNotFound,
-            format!("Subject '{}' not found.", check.resource.name),
-        ),
-        Some(code) => ApiError::new(code, "not found"),
-        None => ApiError::new(
-            ErrorCode::Forbidden,
-            format!(
-                "{} may not {} {}",
-                access.principal(),
-                check.operation.label(),
-                check.resource
-            ),
-        ),
-    })
 }
 
 /// Reads the (small, JSON) body of a consumer or topic-creation request,
@@ -254,7 +218,7 @@ async fn body_topics(
     let limit = state.config.http.max_request_bytes;
     let payload = req.take_payload();
     let mut stream = actix_web::dev::Decompress::from_headers(payload, req.headers());
-    let body = crate::http::read_body(&mut stream, limit).await?;
+    let body = super::read_body(&mut stream, limit).await?;
     // The handler gets the decoded body.
     req.headers_mut().remove(CONTENT_ENCODING);
     req.set_payload(actix_web::dev::Payload::from(body.clone()));
