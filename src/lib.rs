@@ -91,6 +91,15 @@ impl Gateway {
         let metrics = metrics::init();
         error::register_metrics();
         auth::register_metrics();
+        metrics
+            .queue_capacity
+            .set(config.pipeline.queue_capacity as f64);
+        metrics
+            .in_flight_limit
+            .set(config.pipeline.max_in_flight_bytes as f64);
+        metrics
+            .buffered_limit
+            .set(config.http.max_buffered_bytes as f64);
         let embedded = if config.uses_embedded_broker() {
             let broker = EmbeddedBroker::start(&config.embedded, &[schemas::log::TOPIC])?;
             tracing::warn!(

@@ -56,6 +56,7 @@ async fn metrics_show_requests_records_batches_and_errors() {
     gw.post(&format!("/topics/{t}"), JSON, "{")
         .await
         .assert_error(400, 400);
+    gw.get("/no/such/route").await.assert_error(404, 404);
 
     let records = (clients * per_client) as f64;
     // librdkafka reports batches in its statistics, once a second.
@@ -75,20 +76,27 @@ async fn metrics_show_requests_records_batches_and_errors() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(m["gateway_produce_records_total"], records);
+    // Labelled by route template, never by the path a client sent.
     assert_eq!(
-        m["gateway_http_requests_total{route=\"produce\",status=\"2xx\"}"],
+        m["gateway_http_requests_total{route=\"/topics/{topic}\",status=\"2xx\"}"],
         records
     );
     assert_eq!(
-        m["gateway_http_requests_total{route=\"produce\",status=\"4xx\"}"],
+        m["gateway_http_requests_total{route=\"/topics/{topic}\",status=\"4xx\"}"],
         2.0
     );
+    assert!(
+        !m.keys().any(|k| k.contains(&format!("/topics/{t}"))),
+        "a topic name in a label"
+    );
+    // Unknown paths count as unmatched.
+    assert!(m.contains_key("gateway_http_requests_total{route=\"unmatched\",status=\"4xx\"}"));
     assert_eq!(m["gateway_errors_total{code=\"40401\"}"], 1.0);
     assert_eq!(m["gateway_errors_total{code=\"400\"}"], 1.0);
     assert_eq!(m["gateway_kafka_delivery_duration_seconds_count"], records);
     assert_eq!(m["gateway_produce_request_records_count"], records);
     assert!(m.contains_key(
-        "gateway_http_request_duration_seconds_bucket{route=\"produce\",le=\"0.005\"}"
+        "gateway_http_request_duration_seconds_bucket{route=\"/topics/{topic}\",status=\"2xx\",le=\"0.004\"}"
     ));
     assert_eq!(
         m["gateway_pipeline_in_flight_bytes"], 0.0,
@@ -98,4 +106,75 @@ async fn metrics_show_requests_records_batches_and_errors() {
     // Server-side batching: concurrent single-record requests share batches.
     let per_batch = m["gateway_kafka_batch_records_total"] / m["gateway_kafka_batches_total"];
     assert!(per_batch > 2.0, "records per Kafka batch: {per_batch}");
+
+    // What the dashboard's bounds and broker panels read.
+    assert_eq!(m["gateway_pipeline_queue_capacity_requests"], 8192.0);
+    assert_eq!(
+        m["gateway_pipeline_in_flight_limit_bytes"],
+        64.0 * 1024.0 * 1024.0
+    );
+    assert_eq!(
+        m["gateway_http_buffered_limit_bytes"],
+        320.0 * 1024.0 * 1024.0
+    );
+    assert!(m["gateway_kafka_brokers_up"] >= 1.0, "{m:?}");
+    let p99 = m["gateway_kafka_batch_size_records{sink=\"linger\",quantile=\"0.99\"}"];
+    assert!(p99 >= 1.0, "records per batch, p99: {p99}");
+    assert!(m["gateway_kafka_batch_size_bytes{sink=\"linger\",quantile=\"0.5\"}"] > 0.0);
+
+    // A consumer: its instance, its reads, and what it has not read yet.
+    let base = "/consumers/metrics-group/instances/reader";
+    gw.post(
+        "/consumers/metrics-group",
+        V2,
+        r#"{"name":"reader","format":"json","auto.offset.reset":"earliest"}"#,
+    )
+    .await;
+    let subscribed = gw
+        .post(
+            &format!("{base}/subscription"),
+            V2,
+            json!({ "topics": [t] }).to_string(),
+        )
+        .await;
+    assert_eq!(subscribed.status, 204);
+    let read = |max_bytes: usize| {
+        let http = gw.http.clone();
+        let url = format!("{}{base}/records?max_bytes={max_bytes}", gw.url);
+        async move {
+            let r = http
+                .get(url)
+                .header("Accept", "application/vnd.kafka.json.v2+json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap().as_array().unwrap().len()
+        }
+    };
+    let scrape = || async { parse(&gw.get("/metrics").await.text) };
+    let mut read_so_far = read(64).await;
+    let m = scrape().await;
+    assert_eq!(m["gateway_consumer_instances"], 1.0);
+    assert!(m["gateway_consumer_read_duration_seconds_count"] >= 1.0);
+    let lag = m["gateway_consumer_lag_records"];
+    assert!(
+        lag > 0.0 && lag <= records - read_so_far as f64,
+        "lag {lag} after reading {read_so_far} of {records}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (read_so_far as f64) < records {
+        assert!(Instant::now() < deadline, "read {read_so_far} of {records}");
+        read_so_far += read(1 << 20).await;
+    }
+    read(1 << 20).await;
+    assert_eq!(scrape().await["gateway_consumer_lag_records"], 0.0);
+    let deleted = gw
+        .http
+        .delete(format!("{}{base}", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(scrape().await["gateway_consumer_instances"], 0.0);
 }

@@ -73,6 +73,17 @@ pub struct Instance {
     last_used: Mutex<Instant>,
     /// One call at a time on this instance.
     busy: tokio::sync::Mutex<()>,
+    /// What its last read left behind, in `gateway_consumer_lag_records`.
+    lag: std::sync::atomic::AtomicI64,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let lag = *self.lag.get_mut();
+        if let Some(m) = crate::metrics::try_get() {
+            m.consumer_lag.decrement(lag as f64);
+        }
+    }
 }
 
 /// What creating an instance takes (Confluent's request fields).
@@ -204,8 +215,10 @@ impl Consumers {
             consumer: Arc::new(consumer),
             last_used: Mutex::new(Instant::now()),
             busy: tokio::sync::Mutex::new(()),
+            lag: std::sync::atomic::AtomicI64::new(0),
         });
         instances.insert(key, Arc::clone(&instance));
+        publish_count(instances.len());
         Ok(instance)
     }
 
@@ -232,13 +245,15 @@ impl Consumers {
 
     /// Closes an instance: it leaves its group.
     pub async fn delete(&self, group: &str, name: &str) -> Result<(), ApiError> {
-        let instance = self
-            .instances
-            .lock()
-            .remove(&(group.to_string(), name.to_string()))
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::ConsumerNotFound, "Consumer instance not found.")
-            })?;
+        let instance = {
+            let mut instances = self.instances.lock();
+            let removed = instances.remove(&(group.to_string(), name.to_string()));
+            publish_count(instances.len());
+            removed
+        }
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::ConsumerNotFound, "Consumer instance not found.")
+        })?;
         instance.close().await;
         Ok(())
     }
@@ -254,7 +269,9 @@ impl Consumers {
                 .filter(|(_, i)| i.last_used.lock().elapsed() >= timeout)
                 .map(|(k, _)| k.clone())
                 .collect();
-            keys.iter().filter_map(|k| instances.remove(k)).collect()
+            let expired = keys.iter().filter_map(|k| instances.remove(k)).collect();
+            publish_count(instances.len());
+            expired
         };
         for instance in &expired {
             tracing::info!(group = %instance.group, instance = %instance.name, "consumer instance expired");
@@ -266,6 +283,7 @@ impl Consumers {
     /// Closes every instance (at shutdown); returns how many.
     pub async fn close_all(&self) -> usize {
         let all: Vec<Arc<Instance>> = self.instances.lock().drain().map(|(_, i)| i).collect();
+        publish_count(0);
         let count = all.len();
         for instance in all {
             instance.close().await;
@@ -278,6 +296,35 @@ impl Consumers {
 
     pub fn count(&self) -> usize {
         self.instances.lock().len()
+    }
+}
+
+/// Records between a consumer's positions and the ends of its assigned
+/// partitions, from what librdkafka has cached (no broker call); `None`
+/// before it knows both for any partition.
+fn lag_of(consumer: &BaseConsumer) -> Option<i64> {
+    let positions = consumer.position().ok()?;
+    let mut total = None;
+    for element in positions.elements() {
+        let rdkafka::Offset::Offset(position) = element.offset() else {
+            continue;
+        };
+        let Some(high) = crate::kafka::metadata::cached_high_watermark(
+            consumer.client(),
+            element.topic(),
+            element.partition(),
+        ) else {
+            continue;
+        };
+        *total.get_or_insert(0) += (high - position).max(0);
+    }
+    total
+}
+
+/// `gateway_consumer_instances`.
+fn publish_count(instances: usize) {
+    if let Some(m) = crate::metrics::try_get() {
+        m.consumer_instances.set(instances as f64);
     }
 }
 
@@ -447,67 +494,78 @@ impl Instance {
         timeout: Duration,
         max_bytes: usize,
     ) -> Result<Vec<Fetched>, ApiError> {
-        self.with(move |consumer| {
-            let subscribed = consumer
-                .subscription()
-                .map(|s| s.count() > 0)
-                .unwrap_or(false);
-            let assigned = consumer
-                .assignment()
-                .map(|a| a.count() > 0)
-                .unwrap_or(false);
-            if !subscribed && !assigned {
-                return Err(ApiError::new(
-                    ErrorCode::ConsumerIllegalState,
-                    "The consumer instance has neither a subscription nor an assignment.",
-                ));
-            }
-            // Just subscribed: the group has not given this instance its
-            // partitions yet. Wait for them (a join takes a few seconds) so
-            // the first read returns records rather than nothing.
-            let mut deadline = Instant::now() + timeout;
-            if subscribed && !assigned {
-                deadline = deadline.max(Instant::now() + JOIN_WAIT);
-            }
-            let mut out = Vec::new();
-            let mut bytes = 0usize;
-            while bytes < max_bytes {
-                let left = deadline.saturating_duration_since(Instant::now());
-                // After the first records, take only what has already come.
-                let wait = if out.is_empty() { left } else { Duration::ZERO };
-                let Some(message) = consumer.poll(wait.min(Duration::from_millis(100))) else {
-                    if !out.is_empty() || Instant::now() >= deadline {
+        let started = Instant::now();
+        let (fetched, lag) = self
+            .with(move |consumer| {
+                let subscribed = consumer
+                    .subscription()
+                    .map(|s| s.count() > 0)
+                    .unwrap_or(false);
+                let assigned = consumer
+                    .assignment()
+                    .map(|a| a.count() > 0)
+                    .unwrap_or(false);
+                if !subscribed && !assigned {
+                    return Err(ApiError::new(
+                        ErrorCode::ConsumerIllegalState,
+                        "The consumer instance has neither a subscription nor an assignment.",
+                    ));
+                }
+                // Just subscribed: the group has not given this instance its
+                // partitions yet. Wait for them (a join takes a few seconds) so
+                // the first read returns records rather than nothing.
+                let mut deadline = Instant::now() + timeout;
+                if subscribed && !assigned {
+                    deadline = deadline.max(Instant::now() + JOIN_WAIT);
+                }
+                let mut out = Vec::new();
+                let mut bytes = 0usize;
+                while bytes < max_bytes {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    // After the first records, take only what has already come.
+                    let wait = if out.is_empty() { left } else { Duration::ZERO };
+                    let Some(message) = consumer.poll(wait.min(Duration::from_millis(100))) else {
+                        if !out.is_empty() || Instant::now() >= deadline {
+                            break;
+                        }
+                        continue;
+                    };
+                    let message = message.map_err(kafka_error)?;
+                    let record = Fetched {
+                        topic: message.topic().to_string(),
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        timestamp: message.timestamp().to_millis(),
+                        key: message.key().map(<[u8]>::to_vec),
+                        value: message.payload().map(<[u8]>::to_vec),
+                        headers: message
+                            .headers()
+                            .map(|h| {
+                                h.iter()
+                                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    };
+                    bytes += record.key.as_ref().map_or(0, Vec::len)
+                        + record.value.as_ref().map_or(0, Vec::len);
+                    out.push(record);
+                    if Instant::now() >= deadline {
                         break;
                     }
-                    continue;
-                };
-                let message = message.map_err(kafka_error)?;
-                let record = Fetched {
-                    topic: message.topic().to_string(),
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    timestamp: message.timestamp().to_millis(),
-                    key: message.key().map(<[u8]>::to_vec),
-                    value: message.payload().map(<[u8]>::to_vec),
-                    headers: message
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                };
-                bytes += record.key.as_ref().map_or(0, Vec::len)
-                    + record.value.as_ref().map_or(0, Vec::len);
-                out.push(record);
-                if Instant::now() >= deadline {
-                    break;
                 }
+                Ok((out, lag_of(consumer)))
+            })
+            .await?;
+        if let Some(m) = crate::metrics::try_get() {
+            m.consumer_read_duration
+                .record(started.elapsed().as_secs_f64());
+            if let Some(lag) = lag {
+                let before = self.lag.swap(lag, std::sync::atomic::Ordering::Relaxed);
+                m.consumer_lag.increment((lag - before) as f64);
             }
-            Ok(out)
-        })
-        .await
+        }
+        Ok(fetched)
     }
 
     /// Commits what was read (`None`), or the given offsets: each is the

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Service;
-use actix_web::http::Method;
 use actix_web::middleware::Condition;
 use actix_web::{web, HttpResponse};
 use gateway_codecs::Registry;
@@ -152,13 +151,13 @@ pub fn app(
         .wrap(limits)
         .wrap_fn(move |req, srv| {
             let start = Instant::now();
-            let route = metrics::route_index(req.method() == Method::POST, req.path());
             let content_type = answer_content_type(req.path(), req.headers());
             let draining = drain_state.is_draining();
             let response = srv.call(req);
             async move {
                 let mut response = response.await?;
-                m.request(route, response.status().as_u16(), start.elapsed());
+                route_metrics(response.request(), m)
+                    .record(response.status().as_u16(), start.elapsed());
                 if draining {
                     // Shutting down: clients and balancers open their next
                     // connection elsewhere.
@@ -194,6 +193,77 @@ pub fn app(
             trim_path(&mut req);
             srv.call(req)
         })
+}
+
+/// The metrics of the route that answered `req`, by its template
+/// (`/topics/orders`, matched as `/topics/{topic}`, counts as that): the
+/// path the router matched with each captured segment put back as its
+/// `{name}`. A request no route matched (an unknown path, or one a
+/// middleware refused before routing) counts as `unmatched`, and so does
+/// one whose captures cannot all be put back, so a client's path never
+/// becomes a label. Cached per thread by a hash of the template: the hot
+/// path builds no string.
+fn route_metrics(
+    req: &actix_web::HttpRequest,
+    m: &'static Metrics,
+) -> &'static metrics::RouteMetrics {
+    use std::hash::{Hash, Hasher};
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<u64, &'static metrics::RouteMetrics>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    let info = req.match_info();
+    if !info.unprocessed().is_empty() {
+        return m.unmatched();
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    if !walk_template(info, |part, captured| {
+        captured.hash(&mut hasher);
+        part.hash(&mut hasher);
+    }) {
+        return m.unmatched();
+    }
+    let key = hasher.finish();
+    if let Some(route) = CACHE.with(|c| c.borrow().get(&key).copied()) {
+        return route;
+    }
+    let mut text = String::new();
+    walk_template(info, |part, captured| {
+        text.push('/');
+        if captured {
+            text.push('{');
+            text.push_str(part);
+            text.push('}');
+        } else {
+            text.push_str(part);
+        }
+    });
+    if text.is_empty() {
+        text.push('/');
+    }
+    let route = m.route(&text);
+    CACHE.with(|c| c.borrow_mut().insert(key, route));
+    route
+}
+
+/// Walks a routed path's template: each segment, as the name of the
+/// capture it is (`true`) or as itself. Captures come in path order, each
+/// a whole segment; `false` when one is not found so.
+fn walk_template(
+    info: &actix_web::dev::Path<actix_web::dev::Url>,
+    mut emit: impl FnMut(&str, bool),
+) -> bool {
+    let mut captures = info.iter().peekable();
+    for segment in info.as_str().split('/').filter(|s| !s.is_empty()) {
+        match captures.peek() {
+            Some((name, value)) if *value == segment => {
+                emit(name, true);
+                captures.next();
+            }
+            _ => emit(segment, false),
+        }
+    }
+    captures.next().is_none()
 }
 
 /// `/subjects/` and `//subjects//x/` are `/subjects` and `/subjects/x`:

@@ -284,3 +284,30 @@ fn cluster_info(metadata: &Metadata) -> ClusterInfo {
         topics,
     }
 }
+
+/// The high watermark of a partition as the client last saw it in a fetch
+/// response (librdkafka's `rd_kafka_get_watermark_offsets`, which rdkafka
+/// does not wrap): no broker call. `None` before the client has fetched
+/// from the partition.
+pub fn cached_high_watermark<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is live for the borrow of `client`; the
+    // topic is a NUL-terminated string that outlives the call; librdkafka
+    // only writes the two offsets.
+    let err = unsafe {
+        rdkafka_sys::rd_kafka_get_watermark_offsets(
+            client.native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
+}

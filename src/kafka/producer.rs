@@ -25,12 +25,14 @@ pub struct GatewayContext {
     /// Whether log-append times in produce responses are real: librdkafka's
     /// mock cluster (the embedded broker) answers a fixed 1234 ms.
     log_append_times: bool,
+    /// Index into [`crate::metrics::SINKS`]: 0 sends at once, 1 lingers.
+    sink: usize,
 }
 
 impl ClientContext for GatewayContext {
     fn stats_raw(&self, statistics: &[u8]) {
         match serde_json::from_slice::<Stats>(statistics) {
-            Ok(stats) => stats.record(),
+            Ok(stats) => stats.record(self.sink),
             Err(e) => tracing::warn!(error = %e, "unreadable librdkafka statistics"),
         }
     }
@@ -60,6 +62,8 @@ struct Stats {
     msg_cnt: u64,
     #[serde(default)]
     topics: HashMap<String, TopicStats>,
+    #[serde(default)]
+    brokers: HashMap<String, BrokerStats>,
 }
 
 #[derive(Deserialize)]
@@ -67,17 +71,50 @@ struct TopicStats {
     /// Records per batch over the last interval (the window rolls over at
     /// every statistics emission, so `cnt` and `sum` add up across them).
     batchcnt: Window,
+    /// Bytes per batch over the same interval.
+    batchsize: Window,
 }
 
 #[derive(Deserialize)]
 struct Window {
     cnt: u64,
     sum: u64,
+    #[serde(default)]
+    p50: u64,
+    #[serde(default)]
+    p99: u64,
+}
+
+#[derive(Deserialize)]
+struct BrokerStats {
+    /// -1 for the bootstrap entries, which are not brokers of the cluster.
+    nodeid: i32,
+    state: String,
 }
 
 impl Stats {
-    fn record(&self) {
+    fn record(&self, sink: usize) {
         let m = crate::metrics::get();
+        // Quantiles do not add up across topics: the busiest one speaks.
+        if let Some(busiest) = self
+            .topics
+            .values()
+            .filter(|t| t.batchcnt.cnt > 0)
+            .max_by_key(|t| t.batchcnt.cnt)
+        {
+            let records = &m.batch_size_records[sink];
+            records[0].set(busiest.batchcnt.p50 as f64);
+            records[1].set(busiest.batchcnt.p99 as f64);
+            let bytes = &m.batch_size_bytes[sink];
+            bytes[0].set(busiest.batchsize.p50 as f64);
+            bytes[1].set(busiest.batchsize.p99 as f64);
+        }
+        let up = self
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0 && b.state == "UP")
+            .count();
+        m.brokers_up.set(up as f64);
         let (batches, records) = self
             .topics
             .values()
@@ -113,6 +150,7 @@ pub fn create(
             client_config
                 .create_with_context(GatewayContext {
                     log_append_times: !embedded,
+                    sink: usize::from(!at_once),
                 })
                 .map(Arc::new)
         })
