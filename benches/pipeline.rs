@@ -41,6 +41,7 @@ fn batch(records: usize) -> RecordBatch {
             })
             .collect(),
         headers: Vec::new(),
+        trace: None,
     }
 }
 

@@ -36,6 +36,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
 pub mod schemas;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -60,6 +61,8 @@ pub enum StartError {
     Kafka(#[from] KafkaError),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("tracing: {0}")]
+    Tracing(String),
 }
 
 /// Starts the gateway on `listener` and serves until `shutdown` completes,
@@ -91,6 +94,7 @@ impl Gateway {
         let metrics = metrics::init();
         error::register_metrics();
         auth::register_metrics();
+        telemetry::init(&config.tracing).map_err(StartError::Tracing)?;
         metrics
             .queue_capacity
             .set(config.pipeline.queue_capacity as f64);
@@ -401,6 +405,7 @@ impl Gateway {
         let _ = refresher.await;
         drop(self.state);
         drop(self.embedded);
+        telemetry::flush();
         tracing::info!("stopped");
         result.map_err(std::io::Error::other)??;
         Ok(())

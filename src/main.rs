@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kafka_gateway::config::Config;
+use kafka_gateway::config::{Config, LogFormat};
 
 /// mimalloc: measured faster than the system allocator on the produce path
 /// (loadtest/RESULTS.md).
@@ -47,14 +47,6 @@ async fn main() -> ExitCode {
     if let Some(Command::HashPassword) = args.command {
         return hash_password();
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-
     let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(config) => config,
         Err(e) => {
@@ -68,6 +60,23 @@ async fn main() -> ExitCode {
     if let Err(e) = config.validate() {
         eprintln!("{e}");
         return ExitCode::from(2);
+    }
+    // Logs, once the configuration says in which format.
+    let filter =
+        || tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    match config.log.format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter())
+            .init(),
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(filter())
+            .init(),
     }
     if args.check_config {
         println!("{config:#?}");

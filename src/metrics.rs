@@ -49,6 +49,7 @@ pub const KAFKA_BROKERS_UP: &str = "gateway_kafka_brokers_up";
 pub const CONSUMER_INSTANCES: &str = "gateway_consumer_instances";
 pub const CONSUMER_LAG: &str = "gateway_consumer_lag_records";
 pub const CONSUMER_READ_DURATION: &str = "gateway_consumer_read_duration_seconds";
+pub const TRACING_EXPORT_FAILURES: &str = "gateway_tracing_export_failures_total";
 
 /// `sink` labels of the batch-size gauges: the producer that sends at once
 /// and the one that lingers (`pipeline::adaptive`).
@@ -170,6 +171,7 @@ pub struct Metrics {
     /// read left behind.
     pub consumer_lag: Gauge,
     pub consumer_read_duration: Histogram,
+    pub tracing_export_failures: Counter,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -252,6 +254,10 @@ impl CounterFamily {
 }
 
 fn describe() {
+    describe_counter!(
+        TRACING_EXPORT_FAILURES,
+        "Batches of spans the OTLP exporter could not deliver (dropped)"
+    );
     describe_gauge!(
         QUEUE_CAPACITY,
         "Bound of the pipeline queue (pipeline.queue_capacity)"
@@ -437,6 +443,7 @@ impl Metrics {
             consumer_instances: metrics::gauge!(CONSUMER_INSTANCES),
             consumer_lag: metrics::gauge!(CONSUMER_LAG),
             consumer_read_duration: metrics::histogram!(CONSUMER_READ_DURATION),
+            tracing_export_failures: metrics::counter!(TRACING_EXPORT_FAILURES),
         }
     }
 

@@ -5,7 +5,8 @@
 //! own:
 //!
 //! 0. `config`, `metrics`: plain data and metric handles, nothing of ours;
-//! 1. `error`: the error table (counts itself in `metrics`);
+//! 1. `error`: the error table (counts itself in `metrics`); `telemetry`:
+//!    trace context and spans;
 //! 2. `schemas`, `kafka`, `pipeline`, `consumers`, `cluster`, `auth`: the
 //!    engine, in any order that has no cycle;
 //! 3. `http`: routes, handlers and middleware, on top.
@@ -19,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 0),
     ("metrics", 0),
     ("error", 1),
+    ("telemetry", 1),
     ("schemas", 2),
     ("kafka", 2),
     ("pipeline", 2),

@@ -149,7 +149,12 @@ async fn metrics_show_requests_records_batches_and_errors() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 200);
-            r.json::<serde_json::Value>().await.unwrap().as_array().unwrap().len()
+            r.json::<serde_json::Value>()
+                .await
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
         }
     };
     let scrape = || async { parse(&gw.get("/metrics").await.text) };

@@ -57,10 +57,13 @@ if ! command -v chromium >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 # Real load balancers for the scale-out tests (tests/python/test_scale_out.py
-# runs deploy/'s nginx and haproxy files in front of three gateways).
-if [ ! -x /usr/sbin/nginx ] || [ ! -x /usr/sbin/haproxy ]; then
-    echo "installing Debian's nginx and haproxy for the scale-out tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy >/dev/null
+# runs deploy/'s nginx and haproxy files in front of three gateways), and a
+# real Prometheus (with promtool) for the monitoring test
+# (tests/python/test_monitoring.py runs deploy/prometheus/ and queries every
+# panel of deploy/grafana/'s dashboard).
+if [ ! -x /usr/sbin/nginx ] || [ ! -x /usr/sbin/haproxy ] || [ ! -x /usr/bin/prometheus ]; then
+    echo "installing Debian's nginx, haproxy and prometheus for the scale-out and monitoring tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy prometheus >/dev/null
 fi
 cargo build --quiet --bin kafka-gateway --bin loadtest-tool
 port=$(free_port)

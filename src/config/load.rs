@@ -54,6 +54,8 @@ const SECTIONS: &[&str] = &[
     "shutdown",
     "auth",
     "cluster",
+    "log",
+    "tracing",
 ];
 
 /// Tables inside a section, reached from the environment as

@@ -23,6 +23,7 @@ mod load;
 mod pipeline;
 mod schema_registry;
 mod shutdown;
+mod telemetry;
 mod validate;
 
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use load::{ConfigError, ConfigProblem, ENV_PREFIX};
 pub use pipeline::{PipelineConfig, PipelineMode};
 pub use schema_registry::{SchemaRegistryConfig, SubjectNameStrategy};
 pub use shutdown::ShutdownConfig;
+pub use telemetry::{LogConfig, LogFormat, TracingConfig};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,6 +55,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub auth: AuthConfig,
     pub cluster: ClusterConfig,
+    pub log: LogConfig,
+    pub tracing: TracingConfig,
 }
 
 impl Config {

@@ -290,6 +290,19 @@ impl Config {
                 "must be at least three heartbeat intervals",
             );
         }
+        check(
+            (0.0..=1.0).contains(&self.tracing.sample_ratio),
+            "tracing.sample_ratio",
+            "must be between 0 and 1",
+        );
+        let endpoint = &self.tracing.endpoint;
+        check(
+            endpoint.is_empty()
+                || endpoint.starts_with("http://")
+                || endpoint.starts_with("https://"),
+            "tracing.endpoint",
+            "must be empty (the OTEL_EXPORTER_OTLP_* variables) or an http:// or https:// URL",
+        );
         for key in self.kafka.librdkafka.keys() {
             if let Some((_, owner)) = OWNED_LIBRDKAFKA_KEYS.iter().find(|(k, _)| k == key) {
                 check(

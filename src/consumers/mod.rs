@@ -557,6 +557,25 @@ impl Instance {
                 Ok((out, lag_of(consumer)))
             })
             .await?;
+        if crate::telemetry::enabled() && !fetched.is_empty() {
+            let first = &fetched[0].topic;
+            let one_topic = fetched.iter().all(|r| r.topic == *first);
+            let contexts = fetched.iter().filter_map(|record| {
+                record
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(crate::telemetry::TRACEPARENT))
+                    .and_then(|(_, value)| value.as_deref())
+                    .and_then(crate::telemetry::TraceParent::parse)
+            });
+            crate::telemetry::received(
+                one_topic.then_some(first.as_str()),
+                &self.group,
+                contexts,
+                fetched.len(),
+                std::time::SystemTime::now() - started.elapsed(),
+            );
+        }
         if let Some(m) = crate::metrics::try_get() {
             m.consumer_read_duration
                 .record(started.elapsed().as_secs_f64());

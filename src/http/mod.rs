@@ -22,8 +22,9 @@ use std::time::Instant;
 
 use actix_web::dev::Service;
 use actix_web::middleware::Condition;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpMessage, HttpResponse};
 use gateway_codecs::Registry;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
@@ -134,6 +135,12 @@ pub fn app(
     let cors = &state.config.http.cors;
     let cors = Condition::new(!cors.allowed_origins.is_empty(), cors::middleware(cors));
     let clustered = state.cluster.is_some();
+    let log_json = state.config.log.format == crate::config::LogFormat::Json;
+    let scheme = if state.config.http.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
     actix_web::App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(max_body))
@@ -153,11 +160,51 @@ pub fn app(
             let start = Instant::now();
             let content_type = answer_content_type(req.path(), req.headers());
             let draining = drain_state.is_draining();
+            // Tracing on: the request's SERVER span, whose context its
+            // records carry (`RequestTrace`) and its log lines name.
+            let server_span = crate::telemetry::enabled()
+                .then(|| {
+                    let headers = req.headers();
+                    crate::telemetry::ServerSpan::start(
+                        req.method().as_str(),
+                        req.path(),
+                        scheme,
+                        headers
+                            .get(crate::telemetry::TRACEPARENT)
+                            .map(|v| v.as_bytes()),
+                        headers
+                            .get(crate::telemetry::TRACESTATE)
+                            .and_then(|v| v.to_str().ok()),
+                    )
+                })
+                .flatten();
+            let trace = match &server_span {
+                Some(span) => {
+                    let trace = span.context();
+                    req.extensions_mut().insert(RequestTrace(trace));
+                    Some(trace)
+                }
+                // JSON logs name the caller's trace even with tracing off.
+                None if log_json => req
+                    .headers()
+                    .get(crate::telemetry::TRACEPARENT)
+                    .and_then(|v| crate::telemetry::TraceParent::parse(v.as_bytes())),
+                None => None,
+            };
+            let log_span = match trace {
+                Some(trace) => tracing::info_span!("request", trace_id = %trace.trace_id_hex()),
+                None => tracing::Span::none(),
+            };
+            let method = server_span.as_ref().map(|_| req.method().clone());
             let response = srv.call(req);
             async move {
                 let mut response = response.await?;
-                route_metrics(response.request(), m)
-                    .record(response.status().as_u16(), start.elapsed());
+                let status = response.status().as_u16();
+                let route = route_metrics(response.request(), m);
+                route.record(status, start.elapsed());
+                if let (Some(span), Some(method)) = (server_span, method) {
+                    span.end(method.as_str(), route.template(), status);
+                }
                 if draining {
                     // Shutting down: clients and balancers open their next
                     // connection elsewhere.
@@ -167,7 +214,7 @@ pub fn app(
                         .set_connection_type(actix_web::http::ConnectionType::Close);
                 }
                 if access_log {
-                    log_access(&response, start);
+                    log_access(&response, start, trace);
                 }
                 // Errors are built in one place, as v2 errors; v3 and the
                 // Schema Registry API give theirs in their own content type,
@@ -183,6 +230,7 @@ pub fn app(
                 }
                 Ok(response)
             }
+            .instrument(log_span)
         })
         // Preflights are answered before authentication, and every answer
         // (401s too) carries the CORS headers.
@@ -321,7 +369,11 @@ impl Drop for OpenConnection {
 
 /// The access log line: who did what, never with what secret (no
 /// headers, no query string).
-fn log_access<B>(response: &actix_web::dev::ServiceResponse<B>, start: Instant) {
+fn log_access<B>(
+    response: &actix_web::dev::ServiceResponse<B>,
+    start: Instant,
+    trace: Option<crate::telemetry::TraceParent>,
+) {
     let request = response.request();
     let principal = crate::auth::Access::of(request);
     tracing::info!(
@@ -331,7 +383,19 @@ fn log_access<B>(response: &actix_web::dev::ServiceResponse<B>, start: Instant) 
         status = response.status().as_u16(),
         ms = format_args!("{:.1}", start.elapsed().as_secs_f64() * 1000.0),
         principal = principal.principal(),
+        trace_id = trace.map(|t| t.trace_id_hex()).as_deref(),
     );
+}
+
+/// The trace context of a request's SERVER span, on the request while
+/// tracing is on; produce handlers put it on their records.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTrace(pub crate::telemetry::TraceParent);
+
+impl RequestTrace {
+    pub fn of(req: &actix_web::HttpRequest) -> Option<crate::telemetry::TraceParent> {
+        req.extensions().get::<RequestTrace>().map(|t| t.0)
+    }
 }
 
 /// The API a path belongs to, which decides its content types.

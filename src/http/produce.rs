@@ -98,7 +98,7 @@ async fn produce(
         key.as_ref().and_then(|k| k.id),
         value.as_ref().and_then(|v| v.id),
     );
-    let batch = encode_records(
+    let mut batch = encode_records(
         key.as_ref().map(Resolved::codec),
         value.as_ref().map(Resolved::codec),
         &envelope,
@@ -112,6 +112,9 @@ async fn produce(
 
     let info = state.metadata.topic(&batch.topic).await?;
     check_partitions(&batch, &info)?;
+    if let Some(trace) = super::RequestTrace::of(req) {
+        batch.carry_trace(trace);
+    }
 
     let records = batch.records.len();
     let bytes = batch.data.len();
@@ -317,6 +320,7 @@ fn encode_records(
         data: Vec::with_capacity(body_len),
         records: Vec::with_capacity(records.len()),
         headers: Vec::new(),
+        trace: None,
     };
     for (i, record) in records.iter().enumerate() {
         let Some(record) = record.as_object() else {

@@ -42,6 +42,7 @@ use rdkafka::error::KafkaError;
 use tokio::sync::oneshot;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::telemetry::{self, TraceParent};
 use budget::Permit;
 
 /// Where records leave the pipeline: an rdkafka producer
@@ -74,6 +75,56 @@ pub trait Sink: Send + Sync + 'static {
     }
 }
 
+/// What one drain handed to a producer, for its PRODUCER span: the traced
+/// requests' contexts, the records, and the topic when there is one.
+struct HandOff {
+    start: std::time::SystemTime,
+    contexts: Vec<TraceParent>,
+    records: usize,
+    topic: Option<String>,
+    mixed: bool,
+}
+
+impl HandOff {
+    fn new() -> HandOff {
+        HandOff {
+            start: std::time::SystemTime::now(),
+            contexts: Vec::new(),
+            records: 0,
+            topic: None,
+            mixed: false,
+        }
+    }
+
+    fn add(&mut self, job: &Job) {
+        self.records += job.batch.records.len() - job.next;
+        if let Some(trace) = job.batch.trace {
+            if self.contexts.len() < telemetry::MAX_LINKS {
+                self.contexts.push(trace);
+            }
+        }
+        match &self.topic {
+            None if !self.mixed => self.topic = Some(job.batch.topic.clone()),
+            Some(topic) if *topic != job.batch.topic => {
+                self.topic = None;
+                self.mixed = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn emit(self) {
+        if !self.contexts.is_empty() {
+            telemetry::sent(
+                self.topic.as_deref(),
+                &self.contexts,
+                self.records,
+                self.start,
+            );
+        }
+    }
+}
+
 /// How requests reach the sinks (`pipeline.mode`).
 pub use crate::config::PipelineMode as Mode;
 
@@ -84,8 +135,54 @@ pub struct RecordBatch {
     pub topic: String,
     pub data: Vec<u8>,
     pub records: Vec<RecordRef>,
-    /// Every record's headers, in order; a record names its run.
+    /// Every record's headers, in order; a record names its run (runs may
+    /// be shared).
     pub headers: Vec<HeaderRef>,
+    /// The trace context of the request the records come from, for the
+    /// span of their hand-off (`crate::telemetry`).
+    pub trace: Option<TraceParent>,
+}
+
+impl RecordBatch {
+    /// Gives every record that has no `traceparent` header one naming
+    /// `trace`, and keeps `trace` for the hand-off's span. The name and
+    /// value are written once and shared by the records' runs.
+    pub fn carry_trace(&mut self, trace: TraceParent) {
+        self.trace = Some(trace);
+        let at = |data: &Vec<u8>| data.len() as u32;
+        let name_start = at(&self.data);
+        self.data
+            .extend_from_slice(telemetry::TRACEPARENT.as_bytes());
+        let value_start = at(&self.data);
+        self.data.extend_from_slice(&trace.header_value());
+        let header = HeaderRef {
+            name: name_start..value_start,
+            value: Some(value_start..at(&self.data)),
+        };
+        if self.headers.is_empty() {
+            // No record has headers (every v2 record): one shared run.
+            self.headers.push(header);
+            for record in &mut self.records {
+                record.headers = 0..1;
+            }
+            return;
+        }
+        let mut headers = Vec::with_capacity(self.headers.len() + self.records.len());
+        for record in &mut self.records {
+            let own = &self.headers[record.headers.start as usize..record.headers.end as usize];
+            let start = headers.len() as u32;
+            headers.extend_from_slice(own);
+            let has_one = own.iter().any(|h| {
+                self.data[h.name.start as usize..h.name.end as usize]
+                    .eq_ignore_ascii_case(telemetry::TRACEPARENT.as_bytes())
+            });
+            if !has_one {
+                headers.push(header.clone());
+            }
+            record.headers = start..headers.len() as u32;
+        }
+        self.headers = headers;
+    }
 }
 
 /// Where one record's parts are in [`RecordBatch::data`].
@@ -538,18 +635,25 @@ impl Shared {
     /// Hands up to `allowance` queued jobs to `lane`'s sink without
     /// waiting; a full sink parks the job and stops.
     fn drain(&self, lane: &Lane, parked: &mut Option<Job>, allowance: &mut usize) {
+        let mut traced = telemetry::enabled().then(HandOff::new);
         while *allowance > 0 {
             let Ok(job) = self.queue.try_recv() else {
-                return;
+                break;
             };
             *allowance -= 1;
+            if let Some(hand_off) = traced.as_mut() {
+                hand_off.add(&job);
+            }
             if let Some(job) = self.hand_on(lane, job, false) {
                 *parked = Some(job);
                 if let Some(thread) = lane.thread.get() {
                     thread.unpark();
                 }
-                return;
+                break;
             }
+        }
+        if let Some(hand_off) = traced {
+            hand_off.emit();
         }
     }
 
@@ -654,6 +758,7 @@ mod tests {
             data: Vec::new(),
             records: vec![RecordRef::default(); records],
             headers: Vec::new(),
+            trace: None,
         }
     }
 

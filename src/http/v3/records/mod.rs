@@ -73,6 +73,7 @@ pub async fn produce(
         cluster,
         topic,
         access: Access::of(&req),
+        trace: crate::http::RequestTrace::of(&req),
     });
     let limit = state.config.http.max_request_bytes;
 
@@ -127,6 +128,7 @@ pub async fn produce(
 /// Kafka batches.
 pub async fn produce_batch(
     state: web::Data<AppState>,
+    req: HttpRequest,
     access: Access,
     path: web::Path<(String, String)>,
     payload: web::Payload,
@@ -138,6 +140,7 @@ pub async fn produce_batch(
         cluster,
         topic,
         access,
+        trace: crate::http::RequestTrace::of(&req),
     });
     let body = read_all(payload, state.config.http.max_request_bytes).await?;
     let invalid = |m: String| ApiError::new(ErrorCode::BatchInvalid, m);
@@ -199,6 +202,8 @@ struct Target {
     topic: Arc<TopicInfo>,
     /// The principal's access, whose produce quota each job is charged to.
     access: Access,
+    /// The request's trace context, which every record carries.
+    trace: Option<crate::telemetry::TraceParent>,
 }
 
 impl Target {
@@ -208,6 +213,7 @@ impl Target {
             data: Vec::with_capacity(256),
             records: Vec::with_capacity(1),
             headers: Vec::new(),
+            trace: None,
         }
     }
 }

@@ -158,9 +158,12 @@ impl<'a> Group<'a> {
 
     /// Hands the records to the pipeline as one job, and fills their
     /// places in the queue.
-    pub(super) fn submit(self, queue: &mut VecDeque<Entry>) {
+    pub(super) fn submit(mut self, queue: &mut VecDeque<Entry>) {
         if self.members.is_empty() {
             return;
+        }
+        if let Some(trace) = self.target.trace {
+            self.batch.carry_trace(trace);
         }
         let (records, bytes) = (self.batch.records.len(), self.batch.data.len());
         let pipeline = &self.state.pipeline;
