@@ -191,9 +191,12 @@ pub fn app(
                     .and_then(|v| crate::telemetry::TraceParent::parse(v.as_bytes())),
                 None => None,
             };
+            // JSON lines name the trace; text lines stay as they are.
             let log_span = match trace {
-                Some(trace) => tracing::info_span!("request", trace_id = %trace.trace_id_hex()),
-                None => tracing::Span::none(),
+                Some(trace) if log_json => {
+                    tracing::info_span!("request", trace_id = %trace.trace_id_hex())
+                }
+                _ => tracing::Span::none(),
             };
             let method = server_span.as_ref().map(|_| req.method().clone());
             let response = srv.call(req);

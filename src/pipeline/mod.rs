@@ -75,7 +75,7 @@ pub trait Sink: Send + Sync + 'static {
     }
 }
 
-/// What one drain handed to a producer, for its PRODUCER span: the traced
+/// What one drain handed to a producer, for its PRODUCER span: the sampled
 /// requests' contexts, the records, and the topic when there is one.
 struct HandOff {
     start: std::time::SystemTime,
@@ -98,7 +98,7 @@ impl HandOff {
 
     fn add(&mut self, job: &Job) {
         self.records += job.batch.records.len() - job.next;
-        if let Some(trace) = job.batch.trace {
+        if let Some(trace) = job.batch.trace.filter(|t| t.sampled) {
             if self.contexts.len() < telemetry::MAX_LINKS {
                 self.contexts.push(trace);
             }

@@ -226,7 +226,7 @@ impl ServerSpan {
     pub fn start(
         method: &str,
         path: &str,
-        scheme: &str,
+        scheme: &'static str,
         traceparent: Option<&[u8]>,
         tracestate: Option<&str>,
     ) -> Option<ServerSpan> {
@@ -252,15 +252,18 @@ impl ServerSpan {
             }
             None => Context::new(),
         };
-        let span = tracer
-            .span_builder(method.to_string())
+        // An unsampled request gets a context (its records carry it) but
+        // no attributes, names or strings: nothing records them.
+        let method = static_method(method);
+        let mut span = tracer
+            .span_builder(method)
             .with_kind(SpanKind::Server)
-            .with_attributes([
-                KeyValue::new("http.request.method", method.to_string()),
-                KeyValue::new("url.path", path.to_string()),
-                KeyValue::new("url.scheme", scheme.to_string()),
-            ])
             .start_with_context(tracer, &parent);
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new("http.request.method", method));
+            span.set_attribute(KeyValue::new("url.path", path.to_string()));
+            span.set_attribute(KeyValue::new("url.scheme", scheme));
+        }
         let parent = TraceParent::of(span.span_context());
         Some(ServerSpan { span, parent })
     }
@@ -273,6 +276,9 @@ impl ServerSpan {
     /// Ends the span with what the answer was: its name becomes
     /// `{method} {route}`; a 5xx is an error.
     pub fn end(mut self, method: &str, route: &str, status: u16) {
+        if !self.span.is_recording() {
+            return;
+        }
         self.span.update_name(format!("{method} {route}"));
         self.span
             .set_attribute(KeyValue::new("http.route", route.to_string()));
@@ -287,6 +293,24 @@ impl ServerSpan {
                 .set_status(opentelemetry::trace::Status::error(status.to_string()));
         }
         self.span.end();
+    }
+}
+
+/// The method as a static name (span names and attributes take them
+/// without allocating); `_OTHER` for one HTTP does not define, as the
+/// semantic conventions say.
+fn static_method(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "_OTHER",
     }
 }
 
@@ -321,7 +345,9 @@ fn links(contexts: impl IntoIterator<Item = TraceParent>) -> Vec<Link> {
 }
 
 /// The PRODUCER span of one hand-off of queued requests to a producer:
-/// `topic` when they all go to one, their contexts as links.
+/// `topic` when they all go to one, their contexts as links. The caller
+/// passes sampled contexts only, and calls this only when there is one: a
+/// hand-off of unsampled requests makes no span.
 pub fn sent(topic: Option<&str>, contexts: &[TraceParent], records: usize, start: SystemTime) {
     let name = match topic {
         Some(topic) => format!("send {topic}"),
