@@ -123,39 +123,10 @@ async fn metrics_show_requests_records_batches_and_errors() {
     assert!(m["gateway_kafka_batch_size_bytes{sink=\"linger\",quantile=\"0.5\"}"] > 0.0);
 
     // A consumer: its instance, its reads, and what it has not read yet.
-    let base = "/consumers/metrics-group/instances/reader";
-    gw.post(
-        "/consumers/metrics-group",
-        V2,
-        r#"{"name":"reader","format":"json","auto.offset.reset":"earliest"}"#,
-    )
-    .await;
-    let subscribed = gw
-        .post(
-            &format!("{base}/subscription"),
-            V2,
-            json!({ "topics": [t] }).to_string(),
-        )
-        .await;
-    assert_eq!(subscribed.status, 204);
+    let base = gw.json_consumer("metrics-group", &t).await;
     let read = |max_bytes: usize| {
-        let http = gw.http.clone();
-        let url = format!("{}{base}/records?max_bytes={max_bytes}", gw.url);
-        async move {
-            let r = http
-                .get(url)
-                .header("Accept", "application/vnd.kafka.json.v2+json")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            r.json::<serde_json::Value>()
-                .await
-                .unwrap()
-                .as_array()
-                .unwrap()
-                .len()
-        }
+        let (gw, base) = (&gw, &base);
+        async move { gw.read_json(base, &format!("?max_bytes={max_bytes}")).await }
     };
     let scrape = || async { parse(&gw.get("/metrics").await.text) };
     let mut read_so_far = read(64).await;
@@ -176,7 +147,7 @@ async fn metrics_show_requests_records_batches_and_errors() {
     assert_eq!(scrape().await["gateway_consumer_lag_records"], 0.0);
     let deleted = gw
         .http
-        .delete(format!("{}{base}", gw.url))
+        .delete(format!("{}{}", gw.url, base))
         .send()
         .await
         .unwrap();

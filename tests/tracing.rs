@@ -201,40 +201,12 @@ async fn a_request_is_traced_from_its_caller_into_kafka_and_back_out() {
     assert_eq!(header(at(&stored, 0, 3), "traceparent"), Some(own));
 
     // A consumer read links the contexts its records carry.
-    let base = "/consumers/traced/instances/reader";
-    gw.post(
-        "/consumers/traced",
-        V2,
-        r#"{"name":"reader","format":"json","auto.offset.reset":"earliest"}"#,
-    )
-    .await;
-    let reply = gw
-        .post(
-            &format!("{base}/subscription"),
-            V2,
-            json!({ "topics": [t] }).to_string(),
-        )
-        .await;
-    assert_eq!(reply.status, 204);
+    let base = gw.json_consumer("traced", &t).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut read = 0;
     while read < 4 {
         assert!(Instant::now() < deadline, "read {read} of 4");
-        let r = gw
-            .http
-            .get(format!("{}{base}/records", gw.url))
-            .header("Accept", "application/vnd.kafka.json.v2+json")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        read += r
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len();
+        read += gw.read_json(&base, "").await;
     }
     let receive = span_where(&exporter, "CLIENT receive span", |s| {
         s.span_kind == SpanKind::Client && s.name == format!("receive {t}")

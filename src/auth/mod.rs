@@ -7,7 +7,7 @@
 //! - [`Access::require`]: one check's verdict, and the answer to a denial.
 //!
 //! The one middleware that runs it all before a handler is the HTTP
-//! layer's (`crate::http::authorize`): it takes the request apart and asks
+//! layer's (its `authorize` middleware): it takes the request apart and asks
 //! this module; this module knows nothing of the HTTP layer's state.
 //! - [`quota`]: per-principal token buckets.
 //!

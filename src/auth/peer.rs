@@ -1,6 +1,6 @@
 //! Proof that a call comes from another gateway of the cluster, carrying
 //! the principal that gateway authenticated. A forwarded call on a consumer
-//! instance (`crate::http::forward`) carries two headers:
+//! instance (the HTTP layer's forwarding middleware) carries two headers:
 //!
 //! - [`PRINCIPAL_HEADER`]: the caller's principal (`User:alice`);
 //! - [`PROOF_HEADER`]: `t=<unix seconds>,v1=<hex HMAC-SHA256>` over the

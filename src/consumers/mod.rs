@@ -2,7 +2,7 @@
 //! group, named by `(group, instance)`, living on the gateway that created
 //! it. Behind a load balancer, calls that reach another gateway are
 //! forwarded here (`crate::cluster` knows who holds what;
-//! `crate::http::forward` forwards). An instance not used for
+//! the HTTP layer's forwarding middleware forwards). An instance not used for
 //! `consumers.instance_timeout_ms` is closed. Every librdkafka call runs off the HTTP workers, and calls on
 //! one instance run one at a time.
 

@@ -191,16 +191,18 @@ pub fn app(
                     .and_then(|v| crate::telemetry::TraceParent::parse(v.as_bytes())),
                 None => None,
             };
-            // JSON lines name the trace; text lines stay as they are.
+            // JSON lines name the trace; text lines stay as they are, and
+            // their requests' futures are not instrumented at all.
             let log_span = match trace {
-                Some(trace) if log_json => {
-                    tracing::info_span!("request", trace_id = %trace.trace_id_hex())
-                }
-                _ => tracing::Span::none(),
+                Some(trace) if log_json => Some(tracing::info_span!(
+                    "request",
+                    trace_id = %trace.trace_id_hex()
+                )),
+                _ => None,
             };
             let method = server_span.as_ref().map(|_| req.method().clone());
             let response = srv.call(req);
-            async move {
+            let answer = async move {
                 let mut response = response.await?;
                 let status = response.status().as_u16();
                 let route = route_metrics(response.request(), m);
@@ -232,8 +234,11 @@ pub fn app(
                     }
                 }
                 Ok(response)
+            };
+            match log_span {
+                Some(span) => futures_util::future::Either::Left(answer.instrument(span)),
+                None => futures_util::future::Either::Right(answer),
             }
-            .instrument(log_span)
         })
         // Preflights are answered before authentication, and every answer
         // (401s too) carries the CORS headers.

@@ -166,7 +166,7 @@ impl TraceParent {
         String::from_utf8(out.to_vec()).expect("hex is ASCII")
     }
 
-    fn span_context(&self, remote: bool) -> SpanContext {
+    fn span_context(&self, remote: bool, state: TraceState) -> SpanContext {
         SpanContext::new(
             TraceId::from_bytes(self.trace_id),
             SpanId::from_bytes(self.span_id),
@@ -176,7 +176,7 @@ impl TraceParent {
                 TraceFlags::default()
             },
             remote,
-            TraceState::default(),
+            state,
         )
     }
 
@@ -237,18 +237,7 @@ impl ServerSpan {
                 let state = tracestate
                     .and_then(|s| s.parse::<TraceState>().ok())
                     .unwrap_or_default();
-                let context = SpanContext::new(
-                    TraceId::from_bytes(tp.trace_id),
-                    SpanId::from_bytes(tp.span_id),
-                    if tp.sampled {
-                        TraceFlags::SAMPLED
-                    } else {
-                        TraceFlags::default()
-                    },
-                    true,
-                    state,
-                );
-                Context::new().with_remote_span_context(context)
+                Context::new().with_remote_span_context(tp.span_context(true, state))
             }
             None => Context::new(),
         };
@@ -340,7 +329,7 @@ fn links(contexts: impl IntoIterator<Item = TraceParent>) -> Vec<Link> {
     contexts
         .into_iter()
         .take(MAX_LINKS)
-        .map(|tp| Link::with_context(tp.span_context(true)))
+        .map(|tp| Link::with_context(tp.span_context(true, TraceState::default())))
         .collect()
 }
 

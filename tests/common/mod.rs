@@ -282,3 +282,47 @@ pub fn at(stored: &[Stored], partition: i64, offset: i64) -> &Stored {
 pub fn b64(bytes: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(bytes)
 }
+
+impl TestGateway {
+    /// Makes a JSON consumer instance `reader` of `group`, subscribed to
+    /// `topic` from the beginning; returns its path.
+    pub async fn json_consumer(&self, group: &str, topic: &str) -> String {
+        let created = self
+            .post(
+                &format!("/consumers/{group}"),
+                V2,
+                r#"{"name":"reader","format":"json","auto.offset.reset":"earliest"}"#,
+            )
+            .await;
+        assert_eq!(created.status, 200, "{}", created.text);
+        let base = format!("/consumers/{group}/instances/reader");
+        let subscribed = self
+            .post(
+                &format!("{base}/subscription"),
+                V2,
+                serde_json::json!({ "topics": [topic] }).to_string(),
+            )
+            .await;
+        assert_eq!(subscribed.status, 204);
+        base
+    }
+
+    /// One records read of the JSON instance at `base`; how many came.
+    pub async fn read_json(&self, base: &str, query: &str) -> usize {
+        let reply = self
+            .http
+            .get(format!("{}{base}/records{query}", self.url))
+            .header("Accept", "application/vnd.kafka.json.v2+json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        reply
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    }
+}
