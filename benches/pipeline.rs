@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kafka_gateway::pipeline::{
-    Deadline, Mode, Pending, Pipeline, PipelineSettings, RecordBatch, RecordRef, Sink,
+    Deadline, Mode, Pending, Pipeline, PipelineSettings, RecordBatch, RecordRef, Sink, Slot,
 };
 
 /// Acknowledges every record as soon as it is handed over.
@@ -24,6 +24,39 @@ impl Sink for NullSink {
     ) -> Result<(), usize> {
         for index in from..batch.records.len() {
             pending.slot(index).delivered(0, index as i64, None);
+        }
+        Ok(())
+    }
+    fn flush(&self, _: Duration) {}
+}
+
+/// Acknowledges every record after a round trip through a delivery opaque
+/// as librdkafka carries it: the slot as one pointer (the gateway's), or
+/// boxed (the gateway's before: an allocation per record).
+struct OpaqueSink {
+    boxed: bool,
+}
+
+impl Sink for OpaqueSink {
+    fn send(
+        &self,
+        batch: &RecordBatch,
+        from: usize,
+        pending: &Arc<Pending>,
+        _: Option<&Deadline<'_>>,
+    ) -> Result<(), usize> {
+        for index in from..batch.records.len() {
+            let slot = pending.slot(index);
+            let slot = if self.boxed {
+                let ptr = Box::into_raw(Box::new(slot));
+                // SAFETY: made just above, taken back once.
+                *unsafe { Box::from_raw(std::hint::black_box(ptr)) }
+            } else {
+                let ptr = slot.into_raw();
+                // SAFETY: made just above, taken back once.
+                unsafe { Slot::from_raw(std::hint::black_box(ptr)) }
+            };
+            slot.delivered(0, index as i64, None);
         }
         Ok(())
     }
@@ -53,10 +86,21 @@ fn pipeline(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut group = c.benchmark_group("pipeline_null_sink");
-    for (mode, name) in [(Mode::Queue, "queue"), (Mode::Direct, "direct")] {
+    type MakeSink = fn() -> Arc<dyn Sink>;
+    let sinks: [(Mode, &str, MakeSink); 4] = [
+        (Mode::Queue, "queue", || Arc::new(NullSink)),
+        (Mode::Direct, "direct", || Arc::new(NullSink)),
+        (Mode::Queue, "queue_opaque_slot", || {
+            Arc::new(OpaqueSink { boxed: false })
+        }),
+        (Mode::Queue, "queue_opaque_boxed", || {
+            Arc::new(OpaqueSink { boxed: true })
+        }),
+    ];
+    for (mode, name, sink) in sinks {
         let pipeline = Arc::new(
             Pipeline::start(
-                vec![Arc::new(NullSink) as Arc<dyn Sink>],
+                vec![sink()],
                 PipelineSettings {
                     mode,
                     queue_capacity: 8192,
@@ -85,7 +129,7 @@ fn pipeline(c: &mut Criterion) {
                                     let batch = batch(records);
                                     let permit =
                                         pipeline.reserve(records, batch.data.len()).unwrap();
-                                    pipeline.submit(batch, permit).unwrap().await.unwrap()
+                                    pipeline.submit(batch, permit).unwrap().await
                                 }));
                             }
                             for w in waits {

@@ -7,8 +7,10 @@ Rows without a native run (the low-load rows l1, l4, ...) show "-" in the
 native columns and no native bar; the consumer rows (f, g) give records per
 GET instead of records per Kafka batch, and their latency is per GET.
 The floor row (n, bare actix-web) has no Kafka columns; when the rows shown
-include one, the one-record-a-request rows (a, l...) get "CPU ratio to
-floor": their CPU per request over the floor's in the same run.
+include one, the one-record-a-request rows (a and its variants, l...) get
+"CPU ratio to floor": their CPU per request over the floor's in the same
+run, and the a rows their requests/s over the floor's. a-tls gets its
+requests/s over the plain a row's of the same run.
 """
 import argparse
 import json
@@ -26,6 +28,8 @@ COLUMNS = [
     ("native_cpu_seconds_per_million_records", "native CPU s / M records", "{:.1f}"),
     ("cpu_ratio_to_native", "CPU ratio to native", "{:.2f}"),
     ("cpu_ratio_to_floor", "CPU ratio to floor", "{:.2f}"),
+    ("requests_ratio_to_floor", "requests/s ratio to floor", "{:.2f}"),
+    ("requests_ratio_to_plain", "requests/s ratio to plain", "{:.2f}"),
     ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
     ("records_per_batch", "records / batch", "{:.0f}"),
     ("records_per_request", "records / GET", "{:,.0f}"),
@@ -100,10 +104,20 @@ def main():
         rows = rows[-args.last:]
     floors = [r for r in rows if r["scenario"] == "n"]
     if floors:
-        floor = floors[-1]["cpu_seconds_per_million_records"]
+        floor = floors[-1]
         for r in rows:
-            if r["scenario"] == "a" or r["scenario"].startswith("l"):
-                r["cpu_ratio_to_floor"] = r["cpu_seconds_per_million_records"] / floor
+            if r["scenario"].split("-")[0] == "a" or r["scenario"].startswith("l"):
+                r["cpu_ratio_to_floor"] = (r["cpu_seconds_per_million_records"]
+                                           / floor["cpu_seconds_per_million_records"])
+            if r["scenario"].split("-")[0] == "a":
+                r["requests_ratio_to_floor"] = (r["requests_per_second"]
+                                                / floor["requests_per_second"])
+    plain = [r for r in rows if r["scenario"] == "a"]
+    if plain:
+        for r in rows:
+            if r["scenario"] == "a-tls":
+                r["requests_ratio_to_plain"] = (r["requests_per_second"]
+                                                / plain[-1]["requests_per_second"])
     print(table(rows))
     if args.chart:
         chart(rows, args.chart)

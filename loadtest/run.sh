@@ -13,7 +13,9 @@
 #      GET .../records?max_bytes=16777216 (loadtest-tool consume; latency
 #      per GET); the yardstick is Python confluent-kafka reading the same
 #      topic (loadtest/native_consume.py)
-#   g  the same, binary format
+#   g  the same, binary format (f and g: both sides' consumers with
+#      fetch.wait.max.ms FETCH_WAIT_MS, default 10: tansu holds each fetch
+#      that long even when it has data)
 #   l  low load: scenario a's request at 1, 4, 16 and 256 connections
 #      (LOW_LOAD_CONNECTIONS), DURATION each, rows l1, l4, l16, l256 (each
 #      also runs alone, e.g. l16); no native run
@@ -22,6 +24,10 @@
 #      the body and answers a constant produce response (loadtest-tool
 #      bare); its CPU per request is what HTTP alone costs on this machine
 #      in this run (run it beside a: ./loadtest/run.sh a n)
+#   a-auth, a-tls, a-w1, b-w1: variants, each its own row: with Basic
+#      auth and 21 ACLs (as AUTH=basic), over TLS (as TLS=1), with one HTTP
+#      worker (http.workers = 1); one run can then hold them all, e.g.
+#      ./loadtest/run.sh a n a-auth a-tls a-w1 b b-w1 d f g l
 #   s  scale-out: two gateways in a cluster behind nginx; produce (a) direct
 #      against through the balancer, and a records read direct against
 #      forwarded by the other gateway (loadtest/scale.sh, run after the rest)
@@ -36,7 +42,8 @@
 # Environment: DURATION (seconds, default 20), CONNECTIONS, LOADGEN (wrk|k6),
 # RATE (k6 requests/s), LABEL (names the run in the results),
 # GATEWAY_ENV (extra gateway settings, e.g. "KAFKA_GATEWAY_KAFKA_LINGER_MS=20"),
-# GATEWAY_BIN (another gateway build to measure),
+# GATEWAY_BIN (another gateway build to measure), TOOL_BIN (the
+# loadtest-tool to use), NO_BUILD=1 (measure the binaries as they are),
 # AUTH=basic (HTTP Basic and ACLs on: a user with write on lt-* topics and
 # 20 other ACLs ahead of it; wrk sends the credentials),
 # TLS=1 (HTTPS with a fresh self-signed certificate; wrk keeps connections
@@ -49,7 +56,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,47p' "$0"; exit 2; }
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,54p' "$0"; exit 2; }
 [ "${scenarios[0]}" = all ] && scenarios=(a n b c d e f g l s)
 # l is one run per connection count.
 read -ra low_load <<<"${LOW_LOAD_CONNECTIONS:-1 4 16 256}"
@@ -97,8 +104,10 @@ case " ${scenarios[*]} " in
         ;;
 esac
 
-cargo build --release --bins --quiet
-TOOL=target/release/loadtest-tool
+# NO_BUILD=1 measures the binaries as they are (GATEWAY_BIN, TOOL_BIN),
+# e.g. while the tree is being edited.
+[ -n "${NO_BUILD:-}" ] || cargo build --release --bins --quiet
+TOOL=${TOOL_BIN:-target/release/loadtest-tool}
 GATEWAY=${GATEWAY_BIN:-target/release/kafka-gateway}
 
 # shellcheck source=tests/tansu.sh
@@ -116,38 +125,60 @@ cpu_seconds() { # user+system CPU seconds of a process
     awk -v t="$(getconf CLK_TCK)" '{ print ($14 + $15) / t }' "/proc/$1/stat"
 }
 
-# Security settings for the gateway, and what the clients need for them.
-scheme=http
-curl_tls=()
-authorization=""
-security_env=()
+# Security settings for the gateway, and what the clients need for them:
+# from AUTH and TLS, or from a scenario's variant (a-auth, a-tls).
 secdir="$OUT/security"
 mkdir -p "$secdir"
-if [ -n "${TLS:-}" ]; then
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-        -keyout "$secdir/key.pem" -out "$secdir/cert.pem" 2>/dev/null
-    scheme=https
-    curl_tls=(--cacert "$secdir/cert.pem")
-    security_env+=("KAFKA_GATEWAY_HTTP_TLS_CERT_FILE=$secdir/cert.pem"
-        "KAFKA_GATEWAY_HTTP_TLS_KEY_FILE=$secdir/key.pem")
-fi
-if [ "${AUTH:-}" = basic ]; then
-    hash=$(printf 'loadtest-secret\n' | "$GATEWAY" hash-password)
-    {
-        printf '[[users]]\nname = "loadtest"\npassword_hash = "%s"\n' "$hash"
-        # ACLs that do not match come first: the cost of a realistic file.
-        for i in $(seq 1 20); do
-            printf '[[acls]]\nprincipal = "User:team-%s"\nresource = "topic:team-%s-*"\noperations = ["write", "read"]\n' "$i" "$i"
-        done
-        printf '[[acls]]\nprincipal = "User:loadtest"\nresource = "topic:lt-*"\noperations = ["write"]\n'
-        printf '[[acls]]\nprincipal = "User:loadtest"\nresource = "subject:lt-*"\noperations = ["read", "write"]\n'
-    } >"$secdir/auth.toml"
-    authorization="Basic $(printf 'loadtest:loadtest-secret' | base64)"
-    security_env+=(KAFKA_GATEWAY_AUTH_METHOD=basic "KAFKA_GATEWAY_AUTH_FILE=$secdir/auth.toml")
-fi
+security() { # security AUTH TLS: sets scheme, curl_tls, authorization, security_env
+    scheme=http
+    curl_tls=()
+    authorization=""
+    security_env=()
+    if [ -n "$2" ]; then
+        # A fresh certificate once per run.
+        [ -n "${cert_made:-}" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            -keyout "$secdir/key.pem" -out "$secdir/cert.pem" 2>/dev/null
+        cert_made=1
+        scheme=https
+        curl_tls=(--cacert "$secdir/cert.pem")
+        security_env+=("KAFKA_GATEWAY_HTTP_TLS_CERT_FILE=$secdir/cert.pem"
+            "KAFKA_GATEWAY_HTTP_TLS_KEY_FILE=$secdir/key.pem")
+    fi
+    if [ "$1" = basic ]; then
+        hash=$(printf 'loadtest-secret\n' | "$GATEWAY" hash-password)
+        {
+            printf '[[users]]\nname = "loadtest"\npassword_hash = "%s"\n' "$hash"
+            # ACLs that do not match come first: the cost of a realistic file.
+            for i in $(seq 1 20); do
+                printf '[[acls]]\nprincipal = "User:team-%s"\nresource = "topic:team-%s-*"\noperations = ["write", "read"]\n' "$i" "$i"
+            done
+            printf '[[acls]]\nprincipal = "User:loadtest"\nresource = "topic:lt-*"\noperations = ["write"]\n'
+            printf '[[acls]]\nprincipal = "User:loadtest"\nresource = "subject:lt-*"\noperations = ["read", "write"]\n'
+        } >"$secdir/auth.toml"
+        authorization="Basic $(printf 'loadtest:loadtest-secret' | base64)"
+        security_env+=(KAFKA_GATEWAY_AUTH_METHOD=basic "KAFKA_GATEWAY_AUTH_FILE=$secdir/auth.toml")
+    fi
+}
 
 for s in "${scenarios[@]}"; do
+    # A variant after the letter: a-auth (Basic auth and 20 ACLs), a-tls
+    # (HTTPS), a-w1 / b-w1 (one HTTP worker); the rest as the letter.
+    variant=""
+    case "$s" in *-*) variant=${s#*-} ;; esac
+    s_auth=${AUTH:-}
+    s_tls=${TLS:-}
+    variant_env=()
+    case "$variant" in
+        "") ;;
+        auth) s_auth=basic ;;
+        tls) s_tls=1 ;;
+        w1) variant_env=(KAFKA_GATEWAY_HTTP_WORKERS=1) ;;
+        *) echo "unknown variant $s"; exit 2 ;;
+    esac
+    security "$s_auth" "$s_tls"
+    name=$s
+    s=${s%%-*}
     case "$s" in
         a | n) conns=${CONNECTIONS:-256} ;;
         b | c | d) conns=${CONNECTIONS:-64} ;;
@@ -165,10 +196,14 @@ for s in "${scenarios[@]}"; do
     [ "$s" = n ] && bare=1
     consumer=""
     case "$s" in
-        e | f | g | n) [ -z "${AUTH:-}${TLS:-}" ] || { echo "scenarios e, f, g and n take neither AUTH nor TLS"; exit 2; } ;;
+        e | f | g | n) [ -z "$s_auth$s_tls$variant" ] || { echo "scenarios e, f, g and n take neither AUTH, TLS nor a variant"; exit 2; } ;;
     esac
     case "$s" in f | g) consumer=1 ;; esac
-    run_id="$s-$(date +%s)"
+    # tansu holds every fetch for fetch.wait.max.ms, data or not: the
+    # consumers on both sides wait as little (FETCH_WAIT_MS).
+    consumer_env=()
+    [ -z "$consumer" ] || consumer_env=("KAFKA_GATEWAY_CONSUMERS_FETCH_WAIT_MAX_MS=${FETCH_WAIT_MS:-10}")
+    run_id="$name-$(date +%s)"
     gw_topic="lt-$run_id-gw"
     native_topic="lt-$run_id-native"
     "$TOOL" create-topic --bootstrap "$TANSU_BOOTSTRAP" --topic "$gw_topic" --partitions 3
@@ -182,11 +217,11 @@ for s in "${scenarios[@]}"; do
     port=$(free_port)
 
     if [ -n "$bare" ]; then
-        "$TOOL" bare --listen "127.0.0.1:$port" 2>"$OUT/gateway-$s.log" &
+        "$TOOL" bare --listen "127.0.0.1:$port" 2>"$OUT/gateway-$name.log" &
     else
         # shellcheck disable=SC2086
-        env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" "${security_env[@]}" ${GATEWAY_ENV:-} \
-            "$GATEWAY" --listen "127.0.0.1:$port" 2>"$OUT/gateway-$s.log" &
+        env KAFKA_GATEWAY_KAFKA_BOOTSTRAP_SERVERS="$TANSU_BOOTSTRAP" "${security_env[@]}" "${variant_env[@]}" "${consumer_env[@]}" ${GATEWAY_ENV:-} \
+            "$GATEWAY" --listen "127.0.0.1:$port" 2>"$OUT/gateway-$name.log" &
     fi
     gw_pid=$!
     base="$scheme://localhost:$port"
@@ -225,7 +260,7 @@ for s in "${scenarios[@]}"; do
     cpu_before=$(cpu_seconds "$gw_pid")
     perf_pid=""
     if [ -n "${PERF:-}" ]; then
-        perf record -q -g -F 499 -p "$gw_pid" -o "$OUT/perf-$s.data" 2>/dev/null &
+        perf record -q -g -F 499 -p "$gw_pid" -o "$OUT/perf-$name.data" 2>/dev/null &
         perf_pid=$!
     fi
 
@@ -277,7 +312,7 @@ PY
     native_cpu=0
     if [ -n "$consumer" ]; then
         native=$(/usr/bin/time -f 'NATIVE_CPU %U %S' -o "$OUT/native-time.txt" \
-            "$PY_VENV/bin/python" loadtest/native_consume.py "$TANSU_BOOTSTRAP" "$gw_topic" 3 "$RECORDS")
+            "$PY_VENV/bin/python" loadtest/native_consume.py "$TANSU_BOOTSTRAP" "$gw_topic" 3 "$RECORDS" "${FETCH_WAIT_MS:-10}")
     elif [ "$body_scenario" = "$s" ]; then
         native=$(/usr/bin/time -f 'NATIVE_CPU %U %S' -o "$OUT/native-time.txt" \
             "$TOOL" native --bootstrap "$TANSU_BOOTSTRAP" --topic "$native_topic" "$s" \
@@ -309,9 +344,10 @@ else:
     records = delta("gateway_produce_records_total")
 batches = delta("gateway_kafka_batches_total")
 row = {
-    "scenario": "$s", "label": "$LABEL", "loadgen": "$LOADGEN", "connections": $conns,
-    "security": "${AUTH:-none}" + (" tls" if "${TLS:-}" else ""),
-    "time": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "gateway_env": "${GATEWAY_ENV:-}",
+    "scenario": "$name", "label": "$LABEL", "loadgen": "$LOADGEN", "connections": $conns,
+    "security": ("$s_auth" or "none") + (" tls" if "$s_tls" else ""),
+    "gateway_env": " ".join(x for x in ["${variant_env[*]}", "${GATEWAY_ENV:-}"] if x),
+    "time": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
     "requests_per_second": load["requests"] / load["seconds"],
     "records_per_second": records / load["seconds"],
     "p50_ms": load["p50_ms"], "p99_ms": load["p99_ms"], "p999_ms": load["p999_ms"],
@@ -357,7 +393,7 @@ if row["p99_ms"] > p99_ceiling:
     failed.append(f'p99 {row["p99_ms"]:.1f} ms is over {p99_ceiling:.0f} ms')
 if failed:
     with open("$OUT/thresholds-failed.txt", "a") as f:
-        f.write("$s: " + "; ".join(failed) + "\n")
+        f.write("$name: " + "; ".join(failed) + "\n")
 PY
 done
 

@@ -158,6 +158,12 @@ enum Command {
         /// peak of the second quarter by more than this.
         #[arg(long, default_value_t = 64.0)]
         max_rss_growth_mib: f64,
+        /// Fail if RSS rises faster than this over the second half of the
+        /// run, in MiB per minute: the least-squares slope of the medians of
+        /// its windows (a tenth of the half each, at least 3 s), which
+        /// consumers' read-ahead coming and going does not tilt.
+        #[arg(long, default_value_t = 1.0)]
+        max_rss_slope_mib_per_minute: f64,
         /// Write each sample (seconds, RSS MiB, fds, threads) here as CSV.
         #[arg(long)]
         samples: Option<PathBuf>,
@@ -875,6 +881,7 @@ async fn main() {
             pid,
             clients,
             max_rss_growth_mib,
+            max_rss_slope_mib_per_minute,
             samples,
             parts,
         } => {
@@ -889,6 +896,7 @@ async fn main() {
                     0
                 },
                 max_rss_growth_mib,
+                max_rss_slope_mib_per_minute,
                 samples,
                 parts.contains("consumers"),
                 parts.contains("registry"),
@@ -1264,7 +1272,9 @@ struct SoakCounts {
 /// The soak: clients loop over a mix of calls until the time is up, while
 /// the gateway's RSS, descriptors and threads are sampled every second.
 /// The second half of the run (after warm-up) must not grow: RSS by more
-/// than `max_rss_growth_mib`, descriptors and threads by more than a few.
+/// than `max_rss_growth_mib` from peak to peak, nor faster than
+/// `max_rss_slope_mib_per_minute` in its trend; descriptors and threads by
+/// more than a few.
 /// What `tracked` saw.
 #[derive(Default)]
 struct Tracked {
@@ -1387,6 +1397,7 @@ async fn soak(
     pid: u32,
     clients: usize,
     max_rss_growth_mib: f64,
+    max_rss_slope_mib_per_minute: f64,
     samples_file: Option<PathBuf>,
     with_consumers: bool,
     with_registry: bool,
@@ -1557,6 +1568,32 @@ async fn soak(
         }
     };
     let (rss_slope, fd_slope, thread_slope) = (slope(|s| s.1), slope(|s| s.2), slope(|s| s.3));
+    // The trend under the swings: the same slope through the median RSS of
+    // each window of the second half.
+    let window = (half.len() / 10).max(3);
+    let medians: Vec<(f64, f64)> = half
+        .chunks(window)
+        .filter(|w| w.len() == window)
+        .map(|w| {
+            let mut rss: Vec<f64> = w.iter().map(|s| s.1).collect();
+            rss.sort_by(f64::total_cmp);
+            ((w[0].0 + w[window - 1].0) / 2.0, rss[window / 2])
+        })
+        .collect();
+    let rss_trend = {
+        let n = medians.len() as f64;
+        let (mx, my) = (
+            medians.iter().map(|m| m.0).sum::<f64>() / n,
+            medians.iter().map(|m| m.1).sum::<f64>() / n,
+        );
+        let num: f64 = medians.iter().map(|m| (m.0 - mx) * (m.1 - my)).sum();
+        let den: f64 = medians.iter().map(|m| (m.0 - mx).powi(2)).sum();
+        if den == 0.0 {
+            0.0
+        } else {
+            num / den * 60.0
+        }
+    };
     // Growth: the peak of the last quarter over the peak of the second.
     // RSS swings by tens of MiB as consumers come and go; peaks compare
     // what a line through the swings would not.
@@ -1586,7 +1623,7 @@ async fn soak(
             "requests_per_second": requests as f64 / started.elapsed().as_secs_f64(),
             "by_status": c.by_status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "transport_errors": c.transport_errors,
-            "rss_mib": {"start": first.1, "end": last.1, "max": samples.iter().map(|s| s.1).fold(0.0, f64::max), "slope_per_minute_second_half": rss_slope, "peak_growth_last_quarter": rss_growth},
+            "rss_mib": {"start": first.1, "end": last.1, "max": samples.iter().map(|s| s.1).fold(0.0, f64::max), "slope_per_minute_second_half": rss_slope, "median_slope_per_minute_second_half": rss_trend, "window_seconds": window, "peak_growth_last_quarter": rss_growth},
             "fds": {"start": first.2, "end": last.2, "max": samples.iter().map(|s| s.2).fold(0.0, f64::max), "slope_per_minute_second_half": fd_slope, "peak_growth_last_quarter": fd_growth},
             "threads": {"start": first.3, "end": last.3, "max": samples.iter().map(|s| s.3).fold(0.0, f64::max), "slope_per_minute_second_half": thread_slope, "peak_growth_last_quarter": thread_growth},
         })
@@ -1601,6 +1638,11 @@ async fn soak(
     if rss_growth > max_rss_growth_mib {
         failed.push(format!(
             "RSS peaks grew {rss_growth:.1} MiB from the second quarter to the last"
+        ));
+    }
+    if rss_trend > max_rss_slope_mib_per_minute {
+        failed.push(format!(
+            "RSS rose {rss_trend:.1} MiB/min over the second half (medians of {window} s windows), more than {max_rss_slope_mib_per_minute}"
         ));
     }
     if fd_growth > 8.0 {

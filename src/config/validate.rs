@@ -76,6 +76,11 @@ impl Config {
             "must be at least 1024",
         );
         check(
+            (1..=30_000).contains(&self.consumers.fetch_wait_max_ms),
+            "consumers.fetch_wait_max_ms",
+            "must be between 1 and 30000",
+        );
+        check(
             self.consumers.request_timeout_ms <= 60_000,
             "consumers.request_timeout_ms",
             "must be at most 60000",

@@ -150,13 +150,7 @@ async fn produce(
     // Acknowledgements come from librdkafka's thread: relayed, a batch of
     // them wakes this worker once.
     let outcomes = match tokio::time::timeout(wait, super::relay::Relayed::new(done)).await {
-        Ok(Ok(outcomes)) => outcomes,
-        Ok(Err(_)) => {
-            return Err(ApiError::new(
-                ErrorCode::Internal,
-                "the producer dropped the request's records",
-            ))
-        }
+        Ok(outcomes) => outcomes,
         Err(_) => {
             return Err(ApiError::new(
                 ErrorCode::KafkaRetriable,

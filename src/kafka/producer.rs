@@ -39,9 +39,9 @@ impl ClientContext for GatewayContext {
 }
 
 impl ProducerContext for GatewayContext {
-    type DeliveryOpaque = Box<Slot>;
+    type DeliveryOpaque = Slot;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, slot: Box<Slot>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, slot: Slot) {
         match result {
             Ok(message) => {
                 let timestamp = match message.timestamp() {
@@ -52,6 +52,19 @@ impl ProducerContext for GatewayContext {
             }
             Err((err, _)) => slot.failed(err),
         }
+    }
+}
+
+/// A record's slot is its delivery opaque as it is, one pointer: no box
+/// per record.
+impl rdkafka::util::IntoOpaque for Slot {
+    fn into_ptr(self) -> *mut std::ffi::c_void {
+        self.into_raw()
+    }
+
+    unsafe fn from_ptr(ptr: *mut std::ffi::c_void) -> Slot {
+        // SAFETY: librdkafka hands back each opaque `into_ptr` gave once.
+        unsafe { Slot::from_raw(ptr) }
     }
 }
 
@@ -169,8 +182,8 @@ impl Sink for KafkaProducer {
         let part =
             |r: &Option<Range<u32>>| r.as_ref().map(|r| &data[r.start as usize..r.end as usize]);
         for (index, record) in batch.records.iter().enumerate().skip(from) {
-            let mut out: BaseRecord<'_, [u8], [u8], Box<Slot>> =
-                BaseRecord::with_opaque_to(&batch.topic, Box::new(pending.slot(index)));
+            let mut out: BaseRecord<'_, [u8], [u8], Slot> =
+                BaseRecord::with_opaque_to(&batch.topic, pending.slot(index));
             if let Some(partition) = record.partition {
                 out = out.partition(partition);
             }

@@ -152,7 +152,7 @@ impl Sink for AdaptiveSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{budget, Outcome, RecordRef};
+    use crate::pipeline::{budget, RecordRef};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Counts what it is sent; its in-flight count is set by the test.
@@ -194,8 +194,7 @@ mod tests {
     fn pending(records: usize) -> Arc<Pending> {
         let budget = budget::ByteBudget::new(1 << 20);
         let permit = budget.try_acquire(1).unwrap();
-        let (pending, _done): (Arc<Pending>, tokio::sync::oneshot::Receiver<Vec<Outcome>>) =
-            Pending::new(records, permit);
+        let (pending, _done) = Pending::new(records, permit);
         pending
     }
 

@@ -30,16 +30,18 @@
 pub mod adaptive;
 pub mod budget;
 
+use std::future::Future;
 use std::ops::Range;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::{Mutex, RwLock};
 use rdkafka::error::KafkaError;
-use tokio::sync::oneshot;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::telemetry::{self, TraceParent};
@@ -222,33 +224,45 @@ pub enum Outcome {
     },
 }
 
-/// The bookkeeping of one request whose records are in flight.
+/// The bookkeeping of one request whose records are in flight, and its
+/// completion: [`Done`] waits on the same lock the deliveries settle under,
+/// so a request costs one allocation here, not a channel besides.
 pub struct Pending {
     state: Mutex<PendingState>,
     enqueued_at: Instant,
+    /// One cell per record, each holding this `Pending`'s own address: a
+    /// record's delivery opaque points at its cell, which gives back both
+    /// the request and the record's index ([`Slot::into_raw`]) without an
+    /// allocation per record.
+    cells: Box<[usize]>,
 }
 
 struct PendingState {
     outcomes: Vec<Option<Outcome>>,
     remaining: usize,
-    done: Option<oneshot::Sender<Vec<Outcome>>>,
+    /// Every outcome, in request order, once the last one is settled,
+    /// until [`Done`] takes them.
+    settled: Option<Vec<Outcome>>,
+    /// The task waiting in [`Done`], woken by the last settlement.
+    waiter: Option<Waker>,
     /// Returned to the budget when the last record is settled.
     permit: Option<Permit>,
 }
 
 impl Pending {
-    fn new(records: usize, permit: Permit) -> (Arc<Pending>, oneshot::Receiver<Vec<Outcome>>) {
-        let (tx, rx) = oneshot::channel();
-        let pending = Pending {
+    fn new(records: usize, permit: Permit) -> (Arc<Pending>, Done) {
+        let pending = Arc::new_cyclic(|me| Pending {
             state: Mutex::new(PendingState {
                 outcomes: vec![None; records],
                 remaining: records,
-                done: Some(tx),
+                settled: None,
+                waiter: None,
                 permit: Some(permit),
             }),
             enqueued_at: Instant::now(),
-        };
-        (Arc::new(pending), rx)
+            cells: vec![me.as_ptr() as usize; records].into_boxed_slice(),
+        });
+        (Arc::clone(&pending), Done(pending))
     }
 
     /// The delivery opaque for record `index`.
@@ -282,17 +296,45 @@ impl Pending {
             .into_iter()
             .map(|o| o.expect("every record is settled"))
             .collect();
-        let done = state.done.take();
+        state.settled = Some(outcomes);
+        let waiter = state.waiter.take();
         let permit = state.permit.take();
         drop(state);
         drop(permit);
         crate::metrics::get()
             .delivery_duration
             .record(self.enqueued_at.elapsed().as_secs_f64());
-        if let Some(done) = done {
-            // The receiver is gone for ?async=true requests; that is fine.
-            let _ = done.send(outcomes);
+        // No waiter for ?async=true requests; that is fine.
+        if let Some(waiter) = waiter {
+            waiter.wake();
         }
+    }
+}
+
+/// A request's completion: every record's outcome, in request order, once
+/// the last one is settled. Every record is settled (delivered, failed, or
+/// expired at its deadline), so this always completes.
+pub struct Done(Arc<Pending>);
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Done")
+    }
+}
+
+impl Future for Done {
+    type Output = Vec<Outcome>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Outcome>> {
+        let mut state = self.0.state.lock();
+        if let Some(outcomes) = state.settled.take() {
+            return Poll::Ready(outcomes);
+        }
+        match &state.waiter {
+            Some(waiter) if waiter.will_wake(cx.waker()) => {}
+            _ => state.waiter = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -303,6 +345,33 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The slot as one pointer, for librdkafka's delivery opaque: the
+    /// address of its record's cell in the request's [`Pending`]. The
+    /// slot's hold on the `Pending` goes with it, so the cell stays valid
+    /// until [`Slot::from_raw`] takes it back.
+    pub fn into_raw(self) -> *mut std::ffi::c_void {
+        let cell = &self.pending.cells[self.index] as *const usize;
+        // The strong count the slot held is now the pointer's.
+        let _ = Arc::into_raw(self.pending);
+        cell as *mut std::ffi::c_void
+    }
+
+    /// Takes back a slot [`Slot::into_raw`] gave.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from `into_raw` and be taken back only once.
+    pub unsafe fn from_raw(ptr: *mut std::ffi::c_void) -> Slot {
+        let cell = ptr as *const usize;
+        // SAFETY: the cell lives in a `Pending` whose strong count
+        // `into_raw` kept, and holds that `Pending`'s address, which
+        // `Arc::into_raw` gave (the pointer `Weak::as_ptr` gives too).
+        let pending = unsafe { Arc::from_raw(*cell as *const Pending) };
+        // SAFETY: the cell is an element of `pending.cells`.
+        let index = unsafe { cell.offset_from(pending.cells.as_ptr()) } as usize;
+        Slot { pending, index }
+    }
+
     pub fn delivered(self, partition: i32, offset: i64, timestamp: Option<i64>) {
         self.pending.settle(
             self.index,
@@ -521,11 +590,7 @@ impl Pipeline {
     /// Queues a request's records and, if a lane is free, hands queued jobs
     /// to its sink right away. The receiver yields every record's outcome,
     /// in request order, once the last one is settled.
-    pub fn submit(
-        &self,
-        batch: RecordBatch,
-        permit: Permit,
-    ) -> Result<oneshot::Receiver<Vec<Outcome>>, ApiError> {
+    pub fn submit(&self, batch: RecordBatch, permit: Permit) -> Result<Done, ApiError> {
         let (pending, done) = Pending::new(batch.records.len(), permit);
         if self.mode == Mode::Direct {
             let lanes = &self.shared.lanes;
@@ -789,8 +854,7 @@ mod tests {
         for (wait, records) in waits.into_iter().zip([3, 1, 2]) {
             let outcomes = tokio::time::timeout(Duration::from_secs(2), wait)
                 .await
-                .expect("settled by the lane thread")
-                .unwrap();
+                .expect("settled by the lane thread");
             assert_eq!(outcomes.len(), records);
             assert!(outcomes
                 .iter()

@@ -182,7 +182,7 @@ impl<'a> Group<'a> {
                 // Relayed: a burst of acknowledgements wakes this worker
                 // once (`http::relay`).
                 let done: GroupDone = crate::http::relay::Relayed::new(done)
-                    .map(|outcomes| Arc::new(outcomes.ok()))
+                    .map(|outcomes| Arc::new(Some(outcomes)))
                     .boxed()
                     .shared();
                 for (index, (at, meta)) in self.members.into_iter().enumerate() {
