@@ -8,10 +8,13 @@
 #   e  v3 streaming: scenario a's record as v3 objects, 8 chunked POSTs
 #      (loadtest-tool stream; requests/s is records/s, latency per record)
 #   f  v2 consumer, json format: RECORDS (1,000,000) JSON records of about
-#      150 bytes preloaded natively into 3 partitions, read back by one
-#      instance assigned all 3 (CONNECTIONS instances share them) with
+#      150 bytes preloaded natively into 3 partitions, read back by three
+#      instances, one partition each (CONNECTIONS instances share them; one
+#      HTTP instance reads, answers and waits in turn, where librdkafka's
+#      fetcher reads ahead while its caller works), with
 #      GET .../records?max_bytes=16777216 (loadtest-tool consume; latency
-#      per GET); the yardstick is Python confluent-kafka reading the same
+#      per GET, the first read of each fresh instance counted); the
+#      yardstick is one Python confluent-kafka consumer reading the same
 #      topic (loadtest/native_consume.py)
 #   g  the same, binary format (f and g: both sides' consumers with
 #      fetch.wait.max.ms FETCH_WAIT_MS, default 10: tansu holds each fetch
@@ -56,7 +59,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,54p' "$0"; exit 2; }
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,57p' "$0"; exit 2; }
 [ "${scenarios[0]}" = all ] && scenarios=(a n b c d e f g l s)
 # l is one run per connection count.
 read -ra low_load <<<"${LOW_LOAD_CONNECTIONS:-1 4 16 256}"
@@ -183,7 +186,7 @@ for s in "${scenarios[@]}"; do
         a | n) conns=${CONNECTIONS:-256} ;;
         b | c | d) conns=${CONNECTIONS:-64} ;;
         e) conns=${CONNECTIONS:-8} ;;
-        f | g) conns=${CONNECTIONS:-1} ;;
+        f | g) conns=${CONNECTIONS:-3} ;;
         l[0-9]*) conns=${s#l} ;;
         *) echo "unknown scenario $s"; exit 2 ;;
     esac
