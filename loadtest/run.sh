@@ -35,7 +35,8 @@
 #      against through the balancer, and a records read direct against
 #      forwarded by the other gateway (loadtest/scale.sh, run after the rest)
 #
-# Builds in release mode, starts tansu (memory storage) and the gateway,
+# Builds in release mode, starts tansu (memory storage, a fresh one for each
+# scenario) and the gateway,
 # creates the topics, runs the scenario (wrk, or k6 with LOADGEN=k6), runs
 # the native rdkafka baseline with the gateway's producer settings on the
 # same broker, scrapes /metrics, and prints one table row per scenario. Rows
@@ -53,13 +54,15 @@
 # alive, so a handshake per connection),
 # MIN_RECORDS_PER_SECOND / MAX_P99_MS (thresholds; the run fails below or
 # above them, and with any error; both default per scenario),
+# ONE_BROKER=1 (one tansu for the whole run instead of a fresh one per
+# scenario),
 # PERF=1 (perf record -g of the gateway during the measured load, into
 # loadtest/out/perf-SCENARIO.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scenarios=("$@")
-[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,57p' "$0"; exit 2; }
+[ ${#scenarios[@]} -eq 0 ] && { sed -n '2,60p' "$0"; exit 2; }
 [ "${scenarios[0]}" = all ] && scenarios=(a n b c d e f g l s)
 # l is one run per connection count.
 read -ra low_load <<<"${LOW_LOAD_CONNECTIONS:-1 4 16 256}"
@@ -115,11 +118,22 @@ GATEWAY=${GATEWAY_BIN:-target/release/kafka-gateway}
 
 # shellcheck source=tests/tansu.sh
 source tests/tansu.sh
-start_tansu
-# However the run ends, the gateway stops with the broker (tansu.sh's own
-# trap, replaced here, stopped only the broker).
+# A fresh broker for each scenario: tansu's memory storage keeps every
+# record of the run, and rows later in a run measured 30-50% more CPU per
+# request than the same load first (ONE_BROKER=1 keeps one for the run).
 gw_pid=""
-trap '[ -z "$gw_pid" ] || kill "$gw_pid" 2>/dev/null; kill "$TANSU_PID" 2>/dev/null; wait' EXIT
+fresh_broker() {
+    if [ -n "${TANSU_PID:-}" ]; then
+        kill "$TANSU_PID" 2>/dev/null || true
+        wait "$TANSU_PID" 2>/dev/null || true
+    fi
+    start_tansu
+    # However the run ends, the gateway stops with the broker (tansu.sh's
+    # own trap, replaced here, stops only the broker).
+    trap '[ -z "$gw_pid" ] || kill "$gw_pid" 2>/dev/null; kill "$TANSU_PID" 2>/dev/null; wait' EXIT
+}
+TANSU_PID=""
+fresh_broker
 
 metric() { # metric NAME FILE
     awk -v n="$1" '$1 == n { print $2 }' "$2" | head -n 1
@@ -164,7 +178,10 @@ security() { # security AUTH TLS: sets scheme, curl_tls, authorization, security
     fi
 }
 
+first_scenario=1
 for s in "${scenarios[@]}"; do
+    [ -n "$first_scenario" ] || [ -n "${ONE_BROKER:-}" ] || fresh_broker
+    first_scenario=""
     # A variant after the letter: a-auth (Basic auth and 20 ACLs), a-tls
     # (HTTPS), a-w1 / b-w1 (one HTTP worker); the rest as the letter.
     variant=""
