@@ -27,7 +27,7 @@ use crate::pipeline::{Outcome, RecordBatch, RecordRef};
 
 /// Time beyond the pipeline's own bound that a request waits for its
 /// acknowledgements.
-const ACK_WAIT_MARGIN: Duration = Duration::from_secs(10);
+pub(crate) const ACK_WAIT_MARGIN: Duration = Duration::from_secs(10);
 
 pub async fn to_topic(
     state: web::Data<AppState>,

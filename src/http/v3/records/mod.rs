@@ -274,8 +274,8 @@ impl Meta {
                 Entry::Done(code.http_status(), answer.to_string().into_bytes())
             }
             None => failed(
-                ErrorCode::Internal,
-                "the producer dropped the record".into(),
+                ErrorCode::KafkaRetriable,
+                "timed out waiting for the broker's acknowledgement".into(),
             ),
         }
     }

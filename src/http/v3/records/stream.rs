@@ -180,11 +180,14 @@ impl<'a> Group<'a> {
                 m.produce_bytes.increment(bytes as u64);
                 m.records_per_request.record(records as f64);
                 // Relayed: a burst of acknowledgements wakes this worker
-                // once (`http::relay`).
-                let done: GroupDone = crate::http::relay::Relayed::new(done)
-                    .map(|outcomes| Arc::new(Some(outcomes)))
-                    .boxed()
-                    .shared();
+                // once (`http::relay`). The pipeline settles every record
+                // within max_wait; the timeout is a safety net, as for v2.
+                let wait = pipeline.max_wait() + crate::http::produce::ACK_WAIT_MARGIN;
+                let done: GroupDone =
+                    tokio::time::timeout(wait, crate::http::relay::Relayed::new(done))
+                        .map(|outcomes| Arc::new(outcomes.ok()))
+                        .boxed()
+                        .shared();
                 for (index, (at, meta)) in self.members.into_iter().enumerate() {
                     queue[at] = Entry::InGroup {
                         done: done.clone(),
