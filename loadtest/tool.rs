@@ -1402,8 +1402,12 @@ async fn soak(
     with_consumers: bool,
     with_registry: bool,
 ) {
+    // Idle connections are dropped before the gateway's keep-alive (5 s)
+    // closes them: reusing one the server is closing at that moment fails
+    // in transport, a race of the client, not the gateway's.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
@@ -1425,7 +1429,12 @@ async fn soak(
         let mut c = counts.lock();
         match r {
             Ok(r) => *c.by_status.entry(r.status().as_u16()).or_default() += 1,
-            Err(_) => c.transport_errors += 1,
+            Err(e) => {
+                c.transport_errors += 1;
+                if c.transport_errors <= 5 {
+                    eprintln!("soak: transport error: {e:?}");
+                }
+            }
         }
     };
     let mut tasks = Vec::new();
