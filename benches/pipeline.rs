@@ -11,8 +11,20 @@ use kafka_gateway::pipeline::{
     Deadline, Mode, Pending, Pipeline, PipelineSettings, RecordBatch, RecordRef, Sink, Slot,
 };
 
+/// How a sink's slot travels before it is settled.
+#[derive(Clone, Copy)]
+enum Opaque {
+    /// Settled at once, never leaving Rust.
+    Direct,
+    /// Through a delivery opaque as librdkafka carries it, as one pointer
+    /// (the gateway's).
+    Pointer,
+    /// Boxed (the gateway's before: an allocation per record).
+    Boxed,
+}
+
 /// Acknowledges every record as soon as it is handed over.
-struct NullSink;
+struct NullSink(Opaque);
 
 impl Sink for NullSink {
     fn send(
@@ -23,38 +35,19 @@ impl Sink for NullSink {
         _: Option<&Deadline<'_>>,
     ) -> Result<(), usize> {
         for index in from..batch.records.len() {
-            pending.slot(index).delivered(0, index as i64, None);
-        }
-        Ok(())
-    }
-    fn flush(&self, _: Duration) {}
-}
-
-/// Acknowledges every record after a round trip through a delivery opaque
-/// as librdkafka carries it: the slot as one pointer (the gateway's), or
-/// boxed (the gateway's before: an allocation per record).
-struct OpaqueSink {
-    boxed: bool,
-}
-
-impl Sink for OpaqueSink {
-    fn send(
-        &self,
-        batch: &RecordBatch,
-        from: usize,
-        pending: &Arc<Pending>,
-        _: Option<&Deadline<'_>>,
-    ) -> Result<(), usize> {
-        for index in from..batch.records.len() {
             let slot = pending.slot(index);
-            let slot = if self.boxed {
-                let ptr = Box::into_raw(Box::new(slot));
-                // SAFETY: made just above, taken back once.
-                *unsafe { Box::from_raw(std::hint::black_box(ptr)) }
-            } else {
-                let ptr = slot.into_raw();
-                // SAFETY: made just above, taken back once.
-                unsafe { Slot::from_raw(std::hint::black_box(ptr)) }
+            let slot = match self.0 {
+                Opaque::Direct => slot,
+                Opaque::Pointer => {
+                    let ptr = slot.into_raw();
+                    // SAFETY: made just above, taken back once.
+                    unsafe { Slot::from_raw(std::hint::black_box(ptr)) }
+                }
+                Opaque::Boxed => {
+                    let ptr = Box::into_raw(Box::new(slot));
+                    // SAFETY: made just above, taken back once.
+                    *unsafe { Box::from_raw(std::hint::black_box(ptr)) }
+                }
             };
             slot.delivered(0, index as i64, None);
         }
@@ -86,21 +79,16 @@ fn pipeline(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut group = c.benchmark_group("pipeline_null_sink");
-    type MakeSink = fn() -> Arc<dyn Sink>;
-    let sinks: [(Mode, &str, MakeSink); 4] = [
-        (Mode::Queue, "queue", || Arc::new(NullSink)),
-        (Mode::Direct, "direct", || Arc::new(NullSink)),
-        (Mode::Queue, "queue_opaque_slot", || {
-            Arc::new(OpaqueSink { boxed: false })
-        }),
-        (Mode::Queue, "queue_opaque_boxed", || {
-            Arc::new(OpaqueSink { boxed: true })
-        }),
+    let sinks = [
+        (Mode::Queue, "queue", Opaque::Direct),
+        (Mode::Direct, "direct", Opaque::Direct),
+        (Mode::Queue, "queue_opaque_slot", Opaque::Pointer),
+        (Mode::Queue, "queue_opaque_boxed", Opaque::Boxed),
     ];
-    for (mode, name, sink) in sinks {
+    for (mode, name, opaque) in sinks {
         let pipeline = Arc::new(
             Pipeline::start(
-                vec![sink()],
+                vec![Arc::new(NullSink(opaque)) as Arc<dyn Sink>],
                 PipelineSettings {
                     mode,
                     queue_capacity: 8192,

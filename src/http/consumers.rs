@@ -458,9 +458,9 @@ async fn records(
     let fetched = instance.poll(timeout, max_bytes).await?;
     // Each record's key and value written straight into the answer by its
     // codec (no JSON tree in between), in chunks of about RESPONSE_CHUNK
-    // bytes sent as one sized body: a read of 16 MiB in one buffer took
-    // fresh pages from the kernel at every GET (page faults and zeroing
-    // were 40% of a fast read's CPU).
+    // bytes sent as one sized body, not one buffer of up to 16 MiB grown
+    // per GET. (The kernel's zeroing of fresh pages is still about a third
+    // of a fast read's CPU: loadtest/RESULTS.md, "Fourth pass".)
     let mut chunks: Vec<web::Bytes> = Vec::new();
     let mut total = 0usize;
     let mut body = Vec::with_capacity(RESPONSE_CHUNK + RESPONSE_CHUNK / 4);
