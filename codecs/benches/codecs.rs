@@ -87,6 +87,19 @@ fn avro(c: &mut Criterion) {
             codec.encode(black_box(&value), &mut out).unwrap();
         })
     });
+    // The same record with its fields in another order than the schema's
+    // (alphabetical, as serde_json writes a map).
+    let sorted =
+        serde_json::to_string(&serde_json::from_str::<serde_json::Value>(RECORD).unwrap()).unwrap();
+    let mut sorted_buf = sorted.into_bytes();
+    let sorted_tape = simd_json::to_tape(&mut sorted_buf).unwrap();
+    let sorted_value = sorted_tape.as_value();
+    group.bench_function("gateway_fields_out_of_order", |b| {
+        b.iter(|| {
+            out.clear();
+            codec.encode(black_box(&sorted_value), &mut out).unwrap();
+        })
+    });
     let mut stored = Vec::new();
     codec.encode(&value, &mut stored).unwrap();
     decode_benches(&mut group, "", &codec, &stored);

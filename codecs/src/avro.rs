@@ -228,9 +228,20 @@ impl AvroCodec {
                 let object = value
                     .as_object()
                     .ok_or_else(|| wrong(&format!("record {}", record.name)))?;
+                // Fields sent in the schema's order cost one compare each;
+                // from the first field out of order on, a lookup by name.
+                let mut in_order = Some(object.iter());
                 for (index, field) in record.fields.iter().enumerate() {
                     let field_path = Path::Field(path, &field.name);
-                    match object.get(field.name.as_str()) {
+                    let next = in_order.as_mut().and_then(|fields| fields.next());
+                    let found = match next {
+                        Some((name, v)) if name == field.name => Some(v),
+                        _ => {
+                            in_order = None;
+                            object.get(field.name.as_str())
+                        }
+                    };
+                    match found {
                         Some(v) => self.write(&v, &field.schema, &field_path, out)?,
                         None => match self.defaults.get(&(record.name.clone(), index)) {
                             Some(default) => out.extend_from_slice(default),

@@ -18,6 +18,10 @@ impl Codec for JsonCodec {
             .map_err(|e| CodecError::InvalidData(e.to_string()))
     }
 
+    fn writes_json_text(&self) -> bool {
+        true
+    }
+
     fn decode(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
         serde_json::from_slice(bytes).map_err(|e| CodecError::InvalidData(format!("not JSON: {e}")))
     }

@@ -125,6 +125,13 @@ pub trait Codec: Send + Sync {
     /// partial encoding past its original length; the caller truncates.
     fn encode(&self, value: &Value<'_, '_>, out: &mut Vec<u8>) -> Result<(), CodecError>;
 
+    /// Whether this codec's encoding of a value is the value's compact JSON
+    /// text (`json`): a caller holding that text, validated, may then copy
+    /// it instead of calling [`Codec::encode`].
+    fn writes_json_text(&self) -> bool {
+        false
+    }
+
     /// The JSON form of bytes read from Kafka (what an HTTP consumer
     /// receives): the inverse of [`Codec::encode`]. Schema codecs check the
     /// framing and decode with their schema.

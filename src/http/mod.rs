@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod negotiate;
 pub mod origin;
 pub mod produce;
+mod raw_json;
 pub mod registry;
 pub mod relay;
 pub mod tls;

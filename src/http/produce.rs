@@ -68,15 +68,15 @@ async fn produce(
     }
 
     // One parse: the schema fields and the records come from the same
-    // tape, which lives across the (rare) registry calls.
+    // tape, which lives across the (rare) registry calls. simd-json parses
+    // a padded copy in place; the body itself stays as sent, for the
+    // records copied from it as they are.
     let body_len = body.len();
-    // simd-json parses in place: the body's own buffer when nothing else
-    // holds it (nearly always), else a copy.
-    let mut buf = body
-        .try_into_mut()
-        .unwrap_or_else(|shared| web::BytesMut::from(&shared[..]));
-    let tape = parse_tape(&mut buf)?;
+    let mut buf = padded_copy(&body);
+    let base = buf.as_ptr() as usize;
+    let tape = parse_padded(&mut buf, body_len)?;
     let envelope = tape.as_value();
+    let text = BodyText { text: &body, base };
     let (key, value) = match state.codecs.get(format) {
         Some(codec) => (Some(Resolved::plain(codec)), Some(Resolved::plain(codec))),
         None if matches!(format, Format::Avro | Format::JsonSchema | Format::Protobuf) => {
@@ -102,13 +102,14 @@ async fn produce(
         key.as_ref().map(Resolved::codec),
         value.as_ref().map(Resolved::codec),
         &envelope,
-        body_len,
+        Some(text),
         topic,
         path_partition,
     )?;
     // The body is not held while the records wait for their acks.
     drop(tape);
     drop(buf);
+    drop(body);
 
     let info = state.metadata.topic(&batch.topic).await?;
     check_partitions(&batch, &info)?;
@@ -237,16 +238,80 @@ pub fn parse_and_encode(
     topic: String,
     path_partition: Option<i32>,
 ) -> Result<RecordBatch, ApiError> {
-    let mut buf = body.to_vec();
-    let tape = parse_tape(&mut buf)?;
+    let mut buf = padded_copy(body);
+    let base = buf.as_ptr() as usize;
+    let tape = parse_padded(&mut buf, body.len())?;
     let envelope = tape.as_value();
     encode_records(
         key_codec,
         value_codec,
         &envelope,
-        body.len(),
+        Some(BodyText { text: body, base }),
         topic,
         path_partition,
+    )
+}
+
+/// The body as sent, beside the copy simd-json parsed in place (which
+/// starts at address `base`): a member name the tape gives points into the
+/// copy at the same offset as in `text`.
+#[derive(Clone, Copy)]
+struct BodyText<'a> {
+    text: &'a [u8],
+    base: usize,
+}
+
+impl<'a> BodyText<'a> {
+    /// The compact text of the value of the member whose name the tape
+    /// gave as `name`.
+    fn member_value(self, name: &str) -> Option<&'a [u8]> {
+        let key = (name.as_ptr() as usize).checked_sub(self.base)?;
+        if key >= self.text.len() {
+            return None;
+        }
+        super::raw_json::member_value(self.text, key).map(|range| &self.text[range])
+    }
+}
+
+/// `body` followed by the padding simd-json reads past a document's end,
+/// so it parses in place without a copy of its own.
+fn padded_copy(body: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(body.len() + simd_json::INPUT_PADDING);
+    buf.extend_from_slice(body);
+    buf.resize(body.len() + simd_json::INPUT_PADDING, 0);
+    buf
+}
+
+/// Parses the first `len` bytes of `buf` (a [`padded_copy`]) in place.
+fn parse_padded(buf: &mut [u8], len: usize) -> Result<simd_json::Tape<'_>, ApiError> {
+    thread_local! {
+        static BUFFERS: std::cell::RefCell<simd_json::Buffers> =
+            std::cell::RefCell::new(simd_json::Buffers::new(4096));
+    }
+    let mut tape = simd_json::Tape(Vec::with_capacity(len / 6 + 4));
+    BUFFERS
+        .with(|b| {
+            let mut buffers = b.borrow_mut();
+            let parsed = simd_json::fill_tape_padded(buf, len, &mut buffers, &mut tape);
+            // The working buffers grow to the largest body; kept only up
+            // to REUSE_BUFFERS_UP_TO.
+            if len > REUSE_BUFFERS_UP_TO {
+                *buffers = simd_json::Buffers::new(4096);
+            }
+            parsed
+        })
+        .map_err(malformed)?;
+    Ok(tape)
+}
+
+/// simd-json's working buffers (four allocations) are kept per thread for
+/// bodies up to this size, so they stay that small.
+const REUSE_BUFFERS_UP_TO: usize = 64 * 1024;
+
+fn malformed(e: simd_json::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::BadRequest,
+        format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
     )
 }
 
@@ -254,9 +319,6 @@ pub fn parse_and_encode(
 /// simd-json's tape (no per-object maps: 1.6x faster than a BorrowedValue
 /// for 100 records).
 pub(crate) fn parse_tape(buf: &mut [u8]) -> Result<simd_json::Tape<'_>, ApiError> {
-    // simd-json's working buffers (four allocations) are kept per thread
-    // for bodies up to REUSE_BUFFERS_UP_TO, so they stay that small.
-    const REUSE_BUFFERS_UP_TO: usize = 64 * 1024;
     thread_local! {
         static BUFFERS: std::cell::RefCell<simd_json::Buffers> =
             std::cell::RefCell::new(simd_json::Buffers::new(4096));
@@ -266,15 +328,10 @@ pub(crate) fn parse_tape(buf: &mut [u8]) -> Result<simd_json::Tape<'_>, ApiError
     } else {
         simd_json::to_tape(buf)
     };
-    parsed.map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            format!("malformed JSON at byte {}: {:?}", e.index(), e.error()),
-        )
-    })
+    parsed.map_err(malformed)
 }
 
-/// The fields of a v2 produce body and of its records.
+/// The fields of a v2 produce body (a record's are key, value and partition).
 const ENVELOPE_FIELDS: [&str; 5] = [
     "records",
     "key_schema",
@@ -282,17 +339,17 @@ const ENVELOPE_FIELDS: [&str; 5] = [
     "value_schema",
     "value_schema_id",
 ];
-const RECORD_FIELDS: [&str; 3] = ["key", "value", "partition"];
 
 /// Encodes every record of a parsed envelope into one buffer.
 fn encode_records(
     key_codec: Option<&dyn Codec>,
     value_codec: Option<&dyn Codec>,
     envelope: &Value<'_, '_>,
-    body_len: usize,
+    text: Option<BodyText<'_>>,
     topic: String,
     path_partition: Option<i32>,
 ) -> Result<RecordBatch, ApiError> {
+    let body_len = text.map_or(0, |t| t.text.len());
     let Some(fields) = envelope.as_object() else {
         return Err(unprocessable("the request body must be a JSON object"));
     };
@@ -320,13 +377,21 @@ fn encode_records(
         let Some(record) = record.as_object() else {
             return Err(unprocessable(format!("records[{i}] must be an object")));
         };
+        // Where the key's and the value's names are, for their text.
+        let (mut key_name, mut value_name) = (None, None);
         for (name, _) in record.iter() {
-            if !RECORD_FIELDS.contains(&name) {
-                return Err(unprocessable(format!(
-                    "Unrecognized field: records[{i}].{name}"
-                )));
+            match name {
+                "key" => key_name = key_name.or(Some(name)),
+                "value" => value_name = value_name.or(Some(name)),
+                "partition" => {}
+                _ => {
+                    return Err(unprocessable(format!(
+                        "Unrecognized field: records[{i}].{name}"
+                    )))
+                }
             }
         }
+        let text_of = |name: Option<&str>| text?.member_value(name?);
         let partition = match record.get("partition") {
             None => path_partition,
             Some(p) if p.is_null() => path_partition,
@@ -336,10 +401,18 @@ fn encode_records(
                 ))
             })?),
         };
-        let key = encode_part(key_codec, record.get("key"), &mut batch.data, i, "key")?;
+        let key = encode_part(
+            key_codec,
+            record.get("key"),
+            || text_of(key_name),
+            &mut batch.data,
+            i,
+            "key",
+        )?;
         let value = encode_part(
             value_codec,
             record.get("value"),
+            || text_of(value_name),
             &mut batch.data,
             i,
             "value",
@@ -356,9 +429,10 @@ fn encode_records(
 
 /// Encodes a key or value; absent or `null` means none (a `null` value is a
 /// tombstone).
-fn encode_part(
+fn encode_part<'t>(
     codec: Option<&dyn Codec>,
     part: Option<Value<'_, '_>>,
+    text: impl FnOnce() -> Option<&'t [u8]>,
     data: &mut Vec<u8>,
     index: usize,
     field: &str,
@@ -379,7 +453,11 @@ fn encode_part(
         ));
     };
     let start = data.len();
-    if let Err(e) = codec.encode(&part, data) {
+    // A compact `json` value is copied as sent (100 records: 55 µs against
+    // 77 µs written again from the tape, benches/produce_path.rs).
+    if let Some(text) = codec.writes_json_text().then(text).flatten() {
+        data.extend_from_slice(text);
+    } else if let Err(e) = codec.encode(&part, data) {
         data.truncate(start);
         let code = match e {
             CodecError::WrongType { .. } | CodecError::InvalidBase64(_) => ErrorCode::BadRequest,
@@ -597,6 +675,44 @@ mod tests {
         assert_eq!(batch.records[0].value, Some(1..6));
         assert_eq!(batch.records[1].key, None);
         assert_eq!(batch.records[1].value, None);
+    }
+
+    /// Each record's key and value, as the Kafka bytes they became.
+    fn parts(batch: &RecordBatch) -> Vec<(Option<String>, Option<String>)> {
+        let text = |r: &Option<Range<u32>>| {
+            r.clone().map(|r| {
+                String::from_utf8(batch.data[r.start as usize..r.end as usize].to_vec()).unwrap()
+            })
+        };
+        batch
+            .records
+            .iter()
+            .map(|r| (text(&r.key), text(&r.value)))
+            .collect()
+    }
+
+    #[test]
+    fn json_records_are_kafka_bytes_of_compact_json_with_their_digits() {
+        let body = concat!(
+            r#"{"records":[{"key":"k\u00e9","value":{"n":12345678901234567890,"x":1.10,"s":"a b"}},"#,
+            r#"{"value" : {"spaced": [1, 2]} ,"key":[true]},"#,
+            r#"{"valu\u0065":-0.5e-3},{"value":"}\"]"},{"value":null,"key":{}}]}"#
+        );
+        let batch = encode(Format::Json, body).unwrap();
+        assert_eq!(
+            parts(&batch),
+            vec![
+                (
+                    Some(r#""k\u00e9""#.into()),
+                    Some(r#"{"n":12345678901234567890,"x":1.10,"s":"a b"}"#.into())
+                ),
+                // Whitespace inside a value: written again, compact.
+                (Some("[true]".into()), Some(r#"{"spaced":[1,2]}"#.into())),
+                (None, Some("-0.5e-3".into())),
+                (None, Some(r#""}\"]""#.into())),
+                (Some("{}".into()), None),
+            ]
+        );
     }
 
     #[test]
