@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{ConsumersConfig, KafkaConfig};
@@ -31,6 +31,72 @@ pub struct Fetched {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// What takes a read's records, one at a time, on the consumer's thread.
+pub trait Reader: Send + 'static {
+    /// Takes one record; an error ends the read with it.
+    fn record(&mut self, message: &BorrowedMessage<'_>) -> Result<(), ApiError>;
+}
+
+/// The records copied out, for formats decoded later (schema formats, whose
+/// schemas may have to be fetched first).
+impl Reader for Vec<Fetched> {
+    fn record(&mut self, message: &BorrowedMessage<'_>) -> Result<(), ApiError> {
+        let topic = match self.last() {
+            Some(last) if *last.topic == *message.topic() => Arc::clone(&last.topic),
+            _ => Arc::from(message.topic()),
+        };
+        self.push(Fetched {
+            topic,
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp: message.timestamp().to_millis(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers: message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        });
+        Ok(())
+    }
+}
+
+/// What a read saw besides its records: for its span and metrics.
+#[derive(Default)]
+struct Read {
+    records: usize,
+    lag: Option<i64>,
+    /// The first record's topic, and whether every record had it.
+    topic: Option<String>,
+    one_topic: bool,
+    /// The trace contexts the records carry (with tracing on).
+    contexts: Vec<crate::telemetry::TraceParent>,
+}
+
+impl Read {
+    fn trace(&mut self, message: &BorrowedMessage<'_>) {
+        match &self.topic {
+            None => {
+                self.topic = Some(message.topic().to_string());
+                self.one_topic = true;
+            }
+            Some(t) if t != message.topic() => self.one_topic = false,
+            Some(_) => {}
+        }
+        let context = message.headers().and_then(|h| {
+            h.iter()
+                .find(|h| h.key.eq_ignore_ascii_case(crate::telemetry::TRACEPARENT))
+                .and_then(|h| h.value)
+                .and_then(crate::telemetry::TraceParent::parse)
+        });
+        self.contexts.extend(context);
+    }
 }
 
 /// A topic-partition and an offset.
@@ -491,16 +557,30 @@ impl Instance {
         .await
     }
 
-    /// Reads records for up to `timeout`, stopping early at `max_bytes`.
-    /// Nothing read is held back: what is returned is what the position
-    /// (and so a later commit) covers.
+    /// Reads records for up to `timeout`, stopping early at `max_bytes`,
+    /// into a [`Vec`] of [`Fetched`] (their bytes copied out of
+    /// librdkafka's messages).
     pub async fn poll(
         &self,
         timeout: Duration,
         max_bytes: usize,
     ) -> Result<Vec<Fetched>, ApiError> {
+        self.read(timeout, max_bytes, Vec::new()).await
+    }
+
+    /// Reads records for up to `timeout`, stopping early at `max_bytes`,
+    /// handing each to `reader` on the consumer's thread as librdkafka
+    /// holds it, and gives the reader back. Nothing read is held back: what
+    /// was handed over is what the position (and so a later commit) covers.
+    pub async fn read<R: Reader>(
+        &self,
+        timeout: Duration,
+        max_bytes: usize,
+        mut reader: R,
+    ) -> Result<R, ApiError> {
         let started = Instant::now();
-        let (fetched, lag) = self
+        let tracing = crate::telemetry::enabled();
+        let (reader, read) = self
             .with(move |consumer| {
                 let subscribed = consumer
                     .subscription()
@@ -523,88 +603,58 @@ impl Instance {
                 if subscribed && !assigned {
                     deadline = deadline.max(Instant::now() + JOIN_WAIT);
                 }
-                let mut out: Vec<Fetched> = Vec::new();
+                let mut read = Read::default();
                 let mut bytes = 0usize;
-                let mut topic: Option<Arc<str>> = None;
                 while bytes < max_bytes {
                     // After the first records, take only what has already
                     // come (the deadline is looked at every 256 records
                     // below: the clock, twice per record, was 5% of a fast
                     // read's CPU).
-                    let wait = if out.is_empty() {
+                    let wait = if read.records == 0 {
                         deadline.saturating_duration_since(Instant::now())
                     } else {
                         Duration::ZERO
                     };
                     let Some(message) = consumer.poll(wait.min(Duration::from_millis(100))) else {
-                        if !out.is_empty() || Instant::now() >= deadline {
+                        if read.records > 0 || Instant::now() >= deadline {
                             break;
                         }
                         continue;
                     };
                     let message = message.map_err(kafka_error)?;
-                    let name = match &topic {
-                        Some(t) if **t == *message.topic() => Arc::clone(t),
-                        _ => {
-                            let t: Arc<str> = Arc::from(message.topic());
-                            topic = Some(Arc::clone(&t));
-                            t
-                        }
-                    };
-                    let record = Fetched {
-                        topic: name,
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        timestamp: message.timestamp().to_millis(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        value: message.payload().map(<[u8]>::to_vec),
-                        headers: message
-                            .headers()
-                            .map(|h| {
-                                h.iter()
-                                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                    };
-                    bytes += record.key.as_ref().map_or(0, Vec::len)
-                        + record.value.as_ref().map_or(0, Vec::len);
-                    out.push(record);
-                    if out.len().is_multiple_of(256) && Instant::now() >= deadline {
+                    reader.record(&message)?;
+                    read.records += 1;
+                    bytes += message.key().map_or(0, <[u8]>::len)
+                        + message.payload().map_or(0, <[u8]>::len);
+                    if tracing {
+                        read.trace(&message);
+                    }
+                    if read.records.is_multiple_of(256) && Instant::now() >= deadline {
                         break;
                     }
                 }
-                Ok((out, lag_of(consumer)))
+                read.lag = lag_of(consumer);
+                Ok((reader, read))
             })
             .await?;
-        if crate::telemetry::enabled() && !fetched.is_empty() {
-            let first = &fetched[0].topic;
-            let one_topic = fetched.iter().all(|r| r.topic == *first);
-            let contexts = fetched.iter().filter_map(|record| {
-                record
-                    .headers
-                    .iter()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(crate::telemetry::TRACEPARENT))
-                    .and_then(|(_, value)| value.as_deref())
-                    .and_then(crate::telemetry::TraceParent::parse)
-            });
+        if tracing && read.records > 0 {
             crate::telemetry::received(
-                one_topic.then_some(&**first),
+                read.topic.as_deref().filter(|_| read.one_topic),
                 &self.group,
-                contexts,
-                fetched.len(),
+                read.contexts,
+                read.records,
                 std::time::SystemTime::now() - started.elapsed(),
             );
         }
         if let Some(m) = crate::metrics::try_get() {
             m.consumer_read_duration
                 .record(started.elapsed().as_secs_f64());
-            if let Some(lag) = lag {
+            if let Some(lag) = read.lag {
                 let before = self.lag.swap(lag, std::sync::atomic::Ordering::Relaxed);
                 m.consumer_lag.increment((lag - before) as f64);
             }
         }
-        Ok(fetched)
+        Ok(reader)
     }
 
     /// Commits what was read (`None`), or the given offsets: each is the

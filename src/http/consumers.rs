@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::auth::Access;
-use crate::consumers::{Fetched, Instance, NewInstance, PartitionOffset};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+
+use crate::consumers::{Instance, NewInstance, PartitionOffset, Reader};
 use crate::error::{ApiError, ErrorCode, V2_CONTENT_TYPE};
 use crate::http::AppState;
 
@@ -455,30 +457,38 @@ async fn records(
         ));
     }
     let (timeout, max_bytes) = limits(req.query_string(), &state, &instance)?;
-    let fetched = instance.poll(timeout, max_bytes).await?;
     // Each record's key and value written straight into the answer by its
     // codec (no JSON tree in between), in chunks of about RESPONSE_CHUNK
     // bytes sent as one sized body, not one buffer of up to 16 MiB grown
-    // per GET. (The kernel's zeroing of fresh pages is still about a third
-    // of a fast read's CPU: loadtest/RESULTS.md, "Fourth pass".)
-    let mut chunks: Vec<web::Bytes> = Vec::new();
-    let mut total = 0usize;
-    let mut body = Vec::with_capacity(RESPONSE_CHUNK + RESPONSE_CHUNK / 4);
-    body.push(b'[');
-    for (i, record) in fetched.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
+    // per GET. Schemaless formats are written on the consumer's thread from
+    // librdkafka's messages as they come (no copy of each record between:
+    // loadtest/RESULTS.md, "Fourth pass"); schema formats are copied out
+    // first, as their schemas may have to be fetched.
+    let format = instance.format;
+    let body = if state.codecs.get(format).is_some() {
+        let answer = Answer {
+            state: state.clone(),
+            format,
+            body: Body::new(),
+        };
+        instance.read(timeout, max_bytes, answer).await?.body
+    } else {
+        let fetched = instance.poll(timeout, max_bytes).await?;
+        let mut body = Body::new();
+        for record in &fetched {
+            let out = body.start_record(&record.topic);
+            write_part(&state, format, record.key.as_deref(), out).await?;
+            out.extend_from_slice(b",\"value\":");
+            write_part(&state, format, record.value.as_deref(), out).await?;
+            let headers = record
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_deref()));
+            body.end_record(record.partition, record.offset, record.timestamp, headers);
         }
-        write_record(&state, instance.format, record, &mut body).await?;
-        if body.len() >= RESPONSE_CHUNK {
-            total += body.len();
-            let next = Vec::with_capacity(RESPONSE_CHUNK + RESPONSE_CHUNK / 4);
-            chunks.push(web::Bytes::from(std::mem::replace(&mut body, next)));
-        }
-    }
-    body.push(b']');
-    total += body.len();
-    chunks.push(web::Bytes::from(body));
+        body
+    };
+    let (total, chunks) = body.finish();
     let stream =
         futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
     Ok(HttpResponse::Ok()
@@ -489,56 +499,150 @@ async fn records(
 /// The size of the pieces a records answer is written in.
 const RESPONSE_CHUNK: usize = 64 * 1024;
 
-/// Writes a record in the shape Confluent's v2 consumer gives, with its
-/// timestamp and (when it has some) headers besides.
-async fn write_record(
-    state: &AppState,
-    format: Format,
-    record: &Fetched,
-    out: &mut Vec<u8>,
-) -> Result<(), ApiError> {
-    use std::io::Write;
-    let text = |out: &mut Vec<u8>, s: &str| serde_json::to_writer(out, s).expect("writes to a Vec");
-    out.extend_from_slice(b"{\"topic\":");
-    text(out, &record.topic);
-    out.extend_from_slice(b",\"key\":");
-    write_part(state, format, record.key.as_deref(), out).await?;
-    out.extend_from_slice(b",\"value\":");
-    write_part(state, format, record.value.as_deref(), out).await?;
-    let _ = write!(
-        out,
-        ",\"partition\":{},\"offset\":{},\"timestamp\":",
-        record.partition, record.offset
-    );
-    match record.timestamp {
-        Some(t) => {
-            let _ = write!(out, "{t}");
+/// A records answer being written: a JSON array of records in the shape
+/// Confluent's v2 consumer gives, with their timestamps and (when they have
+/// some) headers besides.
+struct Body {
+    chunks: Vec<web::Bytes>,
+    current: Vec<u8>,
+    total: usize,
+    records: usize,
+}
+
+impl Body {
+    fn new() -> Body {
+        let mut current = Vec::with_capacity(RESPONSE_CHUNK + RESPONSE_CHUNK / 4);
+        current.push(b'[');
+        Body {
+            chunks: Vec::new(),
+            current,
+            total: 0,
+            records: 0,
         }
-        None => out.extend_from_slice(b"null"),
     }
-    if !record.headers.is_empty() {
-        out.extend_from_slice(b",\"headers\":[");
-        for (i, (name, value)) in record.headers.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"name\":");
-            text(out, name);
-            out.extend_from_slice(b",\"value\":");
-            match value {
-                Some(v) => {
-                    out.push(b'"');
-                    base64_simd::STANDARD.encode_append(v, out);
-                    out.push(b'"');
+
+    /// Writes a record's start, up to its key, and gives the buffer for
+    /// the key, `,"value":` and the value.
+    fn start_record(&mut self, topic: &str) -> &mut Vec<u8> {
+        let out = &mut self.current;
+        if self.records > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"topic\":");
+        serde_json::to_writer(&mut *out, topic).expect("writes to a Vec");
+        out.extend_from_slice(b",\"key\":");
+        out
+    }
+
+    /// Writes the rest of a record, after its value.
+    fn end_record<'a>(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        timestamp: Option<i64>,
+        headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) {
+        // itoa, not write!: the formatting machinery was 4% of a fast read.
+        let mut number = itoa::Buffer::new();
+        let out = &mut self.current;
+        out.extend_from_slice(b",\"partition\":");
+        out.extend_from_slice(number.format(partition).as_bytes());
+        out.extend_from_slice(b",\"offset\":");
+        out.extend_from_slice(number.format(offset).as_bytes());
+        out.extend_from_slice(b",\"timestamp\":");
+        match timestamp {
+            Some(t) => out.extend_from_slice(number.format(t).as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        let mut headers = headers.peekable();
+        if headers.peek().is_some() {
+            out.extend_from_slice(b",\"headers\":[");
+            for (i, (name, value)) in headers.enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
-                None => out.extend_from_slice(b"null"),
+                out.extend_from_slice(b"{\"name\":");
+                serde_json::to_writer(&mut *out, name).expect("writes to a Vec");
+                out.extend_from_slice(b",\"value\":");
+                match value {
+                    Some(v) => {
+                        out.push(b'"');
+                        base64_simd::STANDARD.encode_append(v, out);
+                        out.push(b'"');
+                    }
+                    None => out.extend_from_slice(b"null"),
+                }
+                out.push(b'}');
             }
-            out.push(b'}');
+            out.push(b']');
         }
-        out.push(b']');
+        out.push(b'}');
+        self.records += 1;
+        if out.len() >= RESPONSE_CHUNK {
+            self.total += out.len();
+            let next = Vec::with_capacity(RESPONSE_CHUNK + RESPONSE_CHUNK / 4);
+            self.chunks
+                .push(web::Bytes::from(std::mem::replace(out, next)));
+        }
     }
-    out.push(b'}');
-    Ok(())
+
+    /// The answer's length and its pieces.
+    fn finish(mut self) -> (usize, Vec<web::Bytes>) {
+        self.current.push(b']');
+        self.total += self.current.len();
+        self.chunks.push(web::Bytes::from(self.current));
+        (self.total, self.chunks)
+    }
+}
+
+/// A schemaless records answer, written on the consumer's thread.
+struct Answer {
+    state: web::Data<AppState>,
+    format: Format,
+    body: Body,
+}
+
+impl Reader for Answer {
+    fn record(&mut self, message: &BorrowedMessage<'_>) -> Result<(), ApiError> {
+        let format = self.format;
+        let codec = self
+            .state
+            .codecs
+            .get(format)
+            .expect("an Answer is made for a schemaless format");
+        let out = self.body.start_record(message.topic());
+        let part = |bytes: Option<&[u8]>, out: &mut Vec<u8>| match bytes {
+            None => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+            Some(bytes) => codec
+                .decode_json(bytes, out)
+                .map_err(|e| cannot_deserialize(format, e)),
+        };
+        part(message.key(), out)?;
+        out.extend_from_slice(b",\"value\":");
+        part(message.payload(), out)?;
+        let headers = message
+            .headers()
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .map(|h| (h.key, h.value));
+        self.body.end_record(
+            message.partition(),
+            message.offset(),
+            message.timestamp().to_millis(),
+            headers,
+        );
+        Ok(())
+    }
+}
+
+fn cannot_deserialize(format: Format, e: gateway_codecs::CodecError) -> ApiError {
+    ApiError::new(
+        ErrorCode::Kafka,
+        format!("cannot deserialize a {format} record: {e}"),
+    )
 }
 
 /// Writes a key or value as its JSON form (`null` for none).
@@ -552,12 +656,7 @@ async fn write_part(
         out.extend_from_slice(b"null");
         return Ok(());
     };
-    let failed = |e: gateway_codecs::CodecError| {
-        ApiError::new(
-            ErrorCode::Kafka,
-            format!("cannot deserialize a {format} record: {e}"),
-        )
-    };
+    let failed = |e| cannot_deserialize(format, e);
     match state.codecs.get(format) {
         Some(codec) => codec.decode_json(bytes, out).map_err(failed),
         None => {
