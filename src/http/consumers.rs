@@ -477,9 +477,9 @@ async fn records(
         let mut body = Body::new();
         for record in &fetched {
             let out = body.start_record(&record.topic);
-            write_part(&state, format, record.key.as_deref(), out).await?;
+            write_schema_part(&state, format, record.key.as_deref(), out).await?;
             out.extend_from_slice(b",\"value\":");
-            write_part(&state, format, record.value.as_deref(), out).await?;
+            write_schema_part(&state, format, record.value.as_deref(), out).await?;
             let headers = record
                 .headers
                 .iter()
@@ -645,8 +645,9 @@ fn cannot_deserialize(format: Format, e: gateway_codecs::CodecError) -> ApiError
     )
 }
 
-/// Writes a key or value as its JSON form (`null` for none).
-async fn write_part(
+/// Writes a key or value in a schema format as its JSON form (`null` for
+/// none), with the schema its framing names.
+async fn write_schema_part(
     state: &AppState,
     format: Format,
     bytes: Option<&[u8]>,
@@ -657,22 +658,15 @@ async fn write_part(
         return Ok(());
     };
     let failed = |e| cannot_deserialize(format, e);
-    match state.codecs.get(format) {
-        Some(codec) => codec.decode_json(bytes, out).map_err(failed),
-        None => {
-            let id = gateway_codecs::schema_id(bytes).ok_or_else(|| {
-                failed(gateway_codecs::CodecError::InvalidData(
-                    "not in the Schema Registry wire format".into(),
-                ))
-            })?;
-            let codec = state
-                .schema_registry()?
-                .codec(id, Some(format))
-                .await
-                .map_err(|e| {
-                    ApiError::new(ErrorCode::Kafka, format!("schema {id}: {}", e.message))
-                })?;
-            codec.decode_json(bytes, out).map_err(failed)
-        }
-    }
+    let id = gateway_codecs::schema_id(bytes).ok_or_else(|| {
+        failed(gateway_codecs::CodecError::InvalidData(
+            "not in the Schema Registry wire format".into(),
+        ))
+    })?;
+    let codec = state
+        .schema_registry()?
+        .codec(id, Some(format))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Kafka, format!("schema {id}: {}", e.message)))?;
+    codec.decode_json(bytes, out).map_err(failed)
 }
