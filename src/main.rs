@@ -19,8 +19,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// region then zeroed 2 MiB at once, which was 36% of the gateway's CPU in
 /// a fast v2 consumer read. Off, the consumer reads (f, g) took 1.0-1.2
 /// rather than 1.2-1.6 s of CPU per million records, produce (a, b) cost
-/// the same, and peak RSS fell by half (loadtest/RESULTS.md, "Transparent
-/// huge pages").
+/// the same within noise, and its peak RSS fell by half
+/// (loadtest/RESULTS.md, "Fourth pass, third part").
 #[cfg(target_os = "linux")]
 fn no_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes integers only and changes nothing

@@ -474,3 +474,65 @@ async fn subscriptions_timeouts_and_commits_answer_as_confluent() {
         .await
         .assert_error(409, 40903);
 }
+
+/// Records of two topics in one answer each name their own topic (the
+/// answer escapes a topic's name once and writes it again until the topic
+/// changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_with_two_topics_names_each_records_own() {
+    let (a, b) = (topic("two-a"), topic("two-b"));
+    let gw = TestGateway::start(embedded_config(&[&a, &b], 1)).await;
+    for t in [&a, &b] {
+        let records: Vec<Value> = (0..20)
+            .map(|i| json!({"value": {"from": t, "i": i}}))
+            .collect();
+        let reply = gw
+            .post(
+                &format!("/topics/{t}"),
+                JSON,
+                json!({ "records": records }).to_string(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let created = send(
+        &gw,
+        reqwest::Method::POST,
+        "/consumers/two-topics",
+        &[],
+        Some(json!({"name": "c", "format": "json", "auto.offset.reset": "earliest"})),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let base = "/consumers/two-topics/instances/c";
+    let assigned = send(
+        &gw,
+        reqwest::Method::POST,
+        &format!("{base}/assignments"),
+        &[],
+        Some(json!({"partitions": [{"topic": a, "partition": 0}, {"topic": b, "partition": 0}]})),
+    )
+    .await;
+    assert_eq!(assigned.status, 204, "{}", assigned.text);
+    // Both partitions fetched ahead before the first read, so that it
+    // finds records of both.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (mut seen, mut mixed) = (0, 0);
+    for _ in 0..20 {
+        if seen == 40 {
+            break;
+        }
+        let got = records(&gw, base, "json").await;
+        assert_eq!(got.status, 200, "{}", got.text);
+        let got = got.json();
+        let got = got.as_array().unwrap();
+        for r in got {
+            assert_eq!(r["topic"], r["value"]["from"], "{r}");
+        }
+        let topics: std::collections::HashSet<_> = got.iter().map(|r| r["topic"].clone()).collect();
+        mixed += usize::from(topics.len() == 2);
+        seen += got.len();
+    }
+    assert_eq!(seen, 40);
+    assert!(mixed > 0, "no answer held records of both topics");
+}

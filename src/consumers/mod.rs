@@ -231,9 +231,9 @@ impl Consumers {
         let mut config = ClientConfig::new();
         // A partition whose read-ahead is full looks again after 10 ms,
         // not librdkafka's 1000: a reader that drains it faster than that
-        // otherwise waits out the second (the native consumer in
-        // loadtest/native_consume.py read 400k rather than 650k records/s
-        // in every other run for it). kafka.* settings may still set it.
+        // otherwise waits out the second (scenario f read 490-535k records/s
+        // with 1000 ms and 737-873k with 10, loadtest/RESULTS.md). kafka.*
+        // settings may still set it.
         config.set("fetch.queue.backoff.ms", "10");
         for (key, value) in &self.kafka {
             config.set(key, value);

@@ -507,8 +507,9 @@ struct Body {
     current: Vec<u8>,
     total: usize,
     records: usize,
-    /// The last record's topic, and its JSON string: escaped once per
-    /// topic, not per record (3% of a fast read's CPU).
+    /// The last record's topic and its JSON string, escaped once per
+    /// topic rather than per record (2.9% of a fast read's CPU); they start
+    /// as the empty topic, so a change of topic is all that is checked.
     topic: String,
     topic_json: Vec<u8>,
 }
@@ -523,14 +524,14 @@ impl Body {
             total: 0,
             records: 0,
             topic: String::new(),
-            topic_json: Vec::new(),
+            topic_json: b"\"\"".to_vec(),
         }
     }
 
     /// Writes a record's start, up to its key, and gives the buffer for
     /// the key, `,"value":` and the value.
     fn start_record(&mut self, topic: &str) -> &mut Vec<u8> {
-        if self.topic != topic || self.records == 0 {
+        if self.topic != topic {
             self.topic.clear();
             self.topic.push_str(topic);
             self.topic_json.clear();
