@@ -57,7 +57,8 @@
 # ONE_BROKER=1 (one tansu for the whole run instead of a fresh one per
 # scenario),
 # PERF=1 (perf record -g of the gateway during the measured load, into
-# loadtest/out/perf-SCENARIO.data).
+# loadtest/out/perf-SCENARIO.data; PERF_ARGS replaces -g, e.g.
+# "--call-graph dwarf,16384" for the stacks loadtest/attribute.py splits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -280,7 +281,8 @@ for s in "${scenarios[@]}"; do
     cpu_before=$(cpu_seconds "$gw_pid")
     perf_pid=""
     if [ -n "${PERF:-}" ]; then
-        perf record -q -g -F 499 -p "$gw_pid" -o "$OUT/perf-$name.data" 2>/dev/null &
+        # shellcheck disable=SC2086 # PERF_ARGS is split into arguments
+        perf record -q ${PERF_ARGS:--g} -F 499 -p "$gw_pid" -o "$OUT/perf-$name.data" 2>/dev/null &
         perf_pid=$!
     fi
 
