@@ -134,5 +134,75 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+/// Handing records to librdkafka (a producer on its mock cluster): by
+/// topic name, as `BaseProducer::send` does (a C string and a topic lookup
+/// under the client's write lock per record), against the topic handle the
+/// gateway now holds per hand-off. Only the calls are timed; the records
+/// are flushed between samples.
+fn enqueue(c: &mut Criterion) {
+    use kafka_gateway::kafka::producer::{produce, Outgoing, TopicHandle};
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("bench", 3, 1).unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let key = b"user-1".to_vec();
+    let value = vec![b'x'; 250];
+    let per_sample = 10_000u64;
+    let mut group = c.benchmark_group("enqueue_250B");
+    group.throughput(Throughput::Elements(per_sample));
+    let drain = |p: &BaseProducer| {
+        p.flush(Duration::from_secs(30)).unwrap();
+    };
+    group.bench_function("by_topic_name", |b| {
+        b.iter_custom(|iterations| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iterations {
+                let started = Instant::now();
+                for _ in 0..per_sample {
+                    let record: BaseRecord<'_, [u8], [u8]> =
+                        BaseRecord::to("bench").key(&key[..]).payload(&value[..]);
+                    producer.send(record).map_err(|(e, _)| e).unwrap();
+                }
+                spent += started.elapsed();
+                drain(&producer);
+            }
+            spent
+        })
+    });
+    group.bench_function("topic_handle", |b| {
+        b.iter_custom(|iterations| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iterations {
+                let started = Instant::now();
+                let topic = TopicHandle::new(producer.client(), "bench").unwrap();
+                for _ in 0..per_sample {
+                    let record = Outgoing {
+                        partition: None,
+                        key: Some(&key),
+                        value: Some(&value),
+                        timestamp: None,
+                        headers: &[],
+                    };
+                    produce(producer.client(), &topic, &record, ())
+                        .map_err(|(e, _)| e)
+                        .unwrap();
+                }
+                drop(topic);
+                spent += started.elapsed();
+                drain(&producer);
+            }
+            spent
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, enqueue);
 criterion_main!(benches);

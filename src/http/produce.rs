@@ -74,9 +74,13 @@ async fn produce(
     let body_len = body.len();
     let mut buf = padded_copy(&body);
     let base = buf.as_ptr() as usize;
-    let tape = parse_padded(&mut buf, body_len)?;
+    let (tape, buffers) = parse_padded(&mut buf, body_len)?;
     let envelope = tape.as_value();
-    let text = BodyText { text: &body, base };
+    let text = BodyText {
+        text: &body,
+        base,
+        structurals: buffers.structurals(),
+    };
     let (key, value) = match state.codecs.get(format) {
         Some(codec) => (Some(Resolved::plain(codec)), Some(Resolved::plain(codec))),
         None if matches!(format, Format::Avro | Format::JsonSchema | Format::Protobuf) => {
@@ -108,6 +112,7 @@ async fn produce(
     )?;
     // The body is not held while the records wait for their acks.
     drop(tape);
+    drop(buffers);
     drop(buf);
     drop(body);
 
@@ -240,13 +245,18 @@ pub fn parse_and_encode(
 ) -> Result<RecordBatch, ApiError> {
     let mut buf = padded_copy(body);
     let base = buf.as_ptr() as usize;
-    let tape = parse_padded(&mut buf, body.len())?;
+    let (tape, buffers) = parse_padded(&mut buf, body.len())?;
     let envelope = tape.as_value();
+    let text = BodyText {
+        text: body,
+        base,
+        structurals: buffers.structurals(),
+    };
     encode_records(
         key_codec,
         value_codec,
         &envelope,
-        BodyText { text: body, base },
+        text,
         topic,
         path_partition,
     )
@@ -254,11 +264,13 @@ pub fn parse_and_encode(
 
 /// The body as sent, beside the copy simd-json parsed in place (which
 /// starts at address `base`): a member name the tape gives points into the
-/// copy at the same offset as in `text`.
+/// copy at the same offset as in `text`. `structurals` are the parse's
+/// structural indexes, offsets into both.
 #[derive(Clone, Copy)]
 struct BodyText<'a> {
     text: &'a [u8],
     base: usize,
+    structurals: &'a [u32],
 }
 
 impl<'a> BodyText<'a> {
@@ -269,7 +281,8 @@ impl<'a> BodyText<'a> {
         if key >= self.text.len() {
             return None;
         }
-        super::raw_json::member_value(self.text, key).map(|range| &self.text[range])
+        super::raw_json::member_value(self.text, self.structurals, key)
+            .map(|range| &self.text[range])
     }
 }
 
@@ -282,22 +295,17 @@ fn padded_copy(body: &[u8]) -> Vec<u8> {
     buf
 }
 
-/// Parses the first `len` bytes of `buf` (a [`padded_copy`]) in place.
-fn parse_padded(buf: &mut [u8], len: usize) -> Result<simd_json::Tape<'_>, ApiError> {
-    let mut tape = simd_json::Tape(Vec::with_capacity(len / 6 + 4));
-    BUFFERS
-        .with(|b| {
-            let mut buffers = b.borrow_mut();
-            let parsed = simd_json::fill_tape_padded(buf, len, &mut buffers, &mut tape);
-            // The working buffers grow to the largest body; kept only up
-            // to REUSE_BUFFERS_UP_TO.
-            if len > REUSE_BUFFERS_UP_TO {
-                *buffers = simd_json::Buffers::new(4096);
-            }
-            parsed
-        })
-        .map_err(malformed)?;
-    Ok(tape)
+/// Parses the first `len` bytes of `buf` (a [`padded_copy`]) in place;
+/// gives the tape and the buffers the parse used, which hold its structural
+/// indexes until they are dropped.
+fn parse_padded(buf: &mut [u8], len: usize) -> Result<(simd_json::Tape<'_>, Lent), ApiError> {
+    // Empty: simd-json reserves one node per structural character itself.
+    // A guess made here that falls short (the old `len / 6` did for
+    // ordinary records) costs a reallocation that copies the whole guess.
+    let mut tape = simd_json::Tape(Vec::new());
+    let mut buffers = Lent::take(len);
+    simd_json::fill_tape_padded(buf, len, buffers.get(), &mut tape).map_err(malformed)?;
+    Ok((tape, buffers))
 }
 
 /// simd-json's working buffers (four allocations) are kept per thread for
@@ -305,9 +313,53 @@ fn parse_padded(buf: &mut [u8], len: usize) -> Result<simd_json::Tape<'_>, ApiEr
 const REUSE_BUFFERS_UP_TO: usize = 64 * 1024;
 
 thread_local! {
-    /// The working buffers of [`parse_padded`] and [`parse_tape`].
-    static BUFFERS: std::cell::RefCell<simd_json::Buffers> =
-        std::cell::RefCell::new(simd_json::Buffers::new(4096));
+    /// The working buffers of [`parse_padded`] and [`parse_tape`], when no
+    /// request of this thread has them.
+    static BUFFERS: std::cell::RefCell<Option<simd_json::Buffers>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's simd-json buffers, lent to one parse and to what reads
+/// its structural indexes after it (which may outlive an await: a request
+/// that parses meanwhile gets buffers of its own). Given back when dropped,
+/// unless a body over [`REUSE_BUFFERS_UP_TO`] grew them.
+struct Lent {
+    buffers: Option<simd_json::Buffers>,
+    keep: bool,
+}
+
+impl Lent {
+    fn take(len: usize) -> Lent {
+        let buffers = BUFFERS
+            .with(|b| b.borrow_mut().take())
+            .unwrap_or_else(|| simd_json::Buffers::new(4096));
+        Lent {
+            buffers: Some(buffers),
+            keep: len <= REUSE_BUFFERS_UP_TO,
+        }
+    }
+
+    fn get(&mut self) -> &mut simd_json::Buffers {
+        self.buffers.as_mut().expect("lent until dropped")
+    }
+
+    /// The offsets of the last parse's structural characters.
+    fn structurals(&self) -> &[u32] {
+        self.buffers
+            .as_ref()
+            .map_or(&[], simd_json::Buffers::structural_indexes)
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(buffers) = self.buffers.take().filter(|_| self.keep) {
+            // Not at all if the thread is ending.
+            let _ = BUFFERS.try_with(|b| {
+                b.borrow_mut().get_or_insert(buffers);
+            });
+        }
+    }
 }
 
 fn malformed(e: simd_json::Error) -> ApiError {
@@ -321,12 +373,8 @@ fn malformed(e: simd_json::Error) -> ApiError {
 /// simd-json's tape (no per-object maps: 1.6x faster than a BorrowedValue
 /// for 100 records).
 pub(crate) fn parse_tape(buf: &mut [u8]) -> Result<simd_json::Tape<'_>, ApiError> {
-    let parsed = if buf.len() <= REUSE_BUFFERS_UP_TO {
-        BUFFERS.with(|b| simd_json::to_tape_with_buffers(buf, &mut b.borrow_mut()))
-    } else {
-        simd_json::to_tape(buf)
-    };
-    parsed.map_err(malformed)
+    let mut buffers = Lent::take(buf.len());
+    simd_json::to_tape_with_buffers(buf, buffers.get()).map_err(malformed)
 }
 
 /// The fields of a v2 produce body (a record's are key, value and partition).

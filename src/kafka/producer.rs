@@ -6,11 +6,14 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::ffi::{c_char, c_void, CString};
+
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::util::IntoOpaque;
 use rdkafka::{ClientContext, Message, Timestamp};
+use rdkafka_sys as rdsys;
 use serde::Deserialize;
 
 use crate::config::KafkaConfig;
@@ -57,7 +60,7 @@ impl ProducerContext for GatewayContext {
 
 /// A record's slot is its delivery opaque as it is, one pointer: no box
 /// per record.
-impl rdkafka::util::IntoOpaque for Slot {
+impl IntoOpaque for Slot {
     fn into_ptr(self) -> *mut std::ffi::c_void {
         self.into_raw()
     }
@@ -170,6 +173,122 @@ pub fn create(
         .collect()
 }
 
+/// A librdkafka topic handle, held for one hand-off: records produced
+/// through it skip the lookup (a write lock on the client and a compare per
+/// known topic) and the copy of the name into a C string that
+/// `BaseProducer::send` makes for every record.
+pub struct TopicHandle {
+    ptr: *mut rdsys::rd_kafka_topic_t,
+}
+
+impl TopicHandle {
+    /// The handle of `topic` on `client` (created if librdkafka has none
+    /// yet); `None` for a name librdkafka refuses.
+    pub fn new<C: ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> Option<Self> {
+        let name = CString::new(topic).ok()?;
+        // SAFETY: the client pointer is live for `client`'s lifetime, which
+        // outlives the handle (its holder borrows the producer); a null
+        // configuration takes the client's defaults.
+        let ptr = unsafe {
+            rdsys::rd_kafka_topic_new(client.native_ptr(), name.as_ptr(), std::ptr::null_mut())
+        };
+        (!ptr.is_null()).then_some(TopicHandle { ptr })
+    }
+}
+
+impl Drop for TopicHandle {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `rd_kafka_topic_new` and is released once.
+        unsafe { rdsys::rd_kafka_topic_destroy(self.ptr) }
+    }
+}
+
+/// One record for [`produce`]: the parts librdkafka copies.
+pub struct Outgoing<'a> {
+    pub partition: Option<i32>,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    /// Milliseconds since the epoch; `None` for the time of sending.
+    pub timestamp: Option<i64>,
+    /// Names and values; empty for none.
+    pub headers: &'a [(&'a [u8], Option<&'a [u8]>)],
+}
+
+/// Hands one record to librdkafka through `topic`, with `opaque` as its
+/// delivery opaque. On an error the opaque is given back, unsent.
+pub fn produce<C: ClientContext, O: IntoOpaque>(
+    client: &rdkafka::client::Client<C>,
+    topic: &TopicHandle,
+    record: &Outgoing<'_>,
+    opaque: O,
+) -> Result<(), (RDKafkaErrorCode, O)> {
+    fn parts(part: Option<&[u8]>) -> (*mut c_void, usize) {
+        part.map_or((std::ptr::null_mut(), 0), |p| {
+            (p.as_ptr() as *mut c_void, p.len())
+        })
+    }
+    let (value, value_len) = parts(record.value);
+    let (key, key_len) = parts(record.key);
+    let headers = if record.headers.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        // SAFETY: a new header list, which librdkafka owns once the record
+        // is accepted and which is destroyed below otherwise; names and
+        // values are copied.
+        unsafe {
+            let list = rdsys::rd_kafka_headers_new(record.headers.len());
+            for (name, value) in record.headers {
+                let (v, v_len) = parts(*value);
+                rdsys::rd_kafka_header_add(
+                    list,
+                    name.as_ptr() as *const c_char,
+                    name.len() as isize,
+                    v,
+                    v_len as isize,
+                );
+            }
+            list
+        }
+    };
+    let opaque_ptr = opaque.into_ptr();
+    // SAFETY: every pointer is valid for the call (librdkafka copies the
+    // key and value: RD_KAFKA_MSG_F_COPY); the argument list is typed as
+    // `rd_kafka_producev` reads it and ends with RD_KAFKA_VTYPE_END.
+    let err = unsafe {
+        rdsys::rd_kafka_producev(
+            client.native_ptr(),
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_RKT,
+            topic.ptr,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_PARTITION,
+            record.partition.unwrap_or(-1),
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_MSGFLAGS,
+            rdsys::RD_KAFKA_MSG_F_COPY,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_VALUE,
+            value,
+            value_len,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_KEY,
+            key,
+            key_len,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_OPAQUE,
+            opaque_ptr,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_TIMESTAMP,
+            record.timestamp.unwrap_or(0),
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_HEADERS,
+            headers,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_END,
+        )
+    };
+    if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Ok(());
+    }
+    if !headers.is_null() {
+        // SAFETY: refused, so the list is still ours.
+        unsafe { rdsys::rd_kafka_headers_destroy(headers) }
+    }
+    // SAFETY: librdkafka did not take the opaque `into_ptr` gave.
+    Err((err.into(), unsafe { O::from_ptr(opaque_ptr) }))
+}
+
 impl Sink for KafkaProducer {
     fn send(
         &self,
@@ -178,40 +297,38 @@ impl Sink for KafkaProducer {
         pending: &Arc<Pending>,
         wait: Option<&Deadline<'_>>,
     ) -> Result<(), usize> {
+        let client = self.client();
+        // One topic handle for the whole hand-off, not a lookup per record.
+        let Some(topic) = TopicHandle::new(client, &batch.topic) else {
+            let err = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTopic);
+            for index in from..batch.records.len() {
+                pending.slot(index).failed(&err);
+            }
+            return Ok(());
+        };
         let data = &batch.data;
         let part =
             |r: &Option<Range<u32>>| r.as_ref().map(|r| &data[r.start as usize..r.end as usize]);
+        let mut headers: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
         for (index, record) in batch.records.iter().enumerate().skip(from) {
-            let mut out: BaseRecord<'_, [u8], [u8], Slot> =
-                BaseRecord::with_opaque_to(&batch.topic, pending.slot(index));
-            if let Some(partition) = record.partition {
-                out = out.partition(partition);
+            headers.clear();
+            let range = record.headers.start as usize..record.headers.end as usize;
+            for header in &batch.headers[range] {
+                let name = &data[header.name.start as usize..header.name.end as usize];
+                headers.push((name, part(&header.value)));
             }
-            if let Some(key) = part(&record.key) {
-                out = out.key(key);
-            }
-            if let Some(value) = part(&record.value) {
-                out = out.payload(value);
-            }
-            if let Some(timestamp) = record.timestamp {
-                out = out.timestamp(timestamp);
-            }
-            if !record.headers.is_empty() {
-                let range = record.headers.start as usize..record.headers.end as usize;
-                let mut headers = OwnedHeaders::new_with_capacity(range.len());
-                for header in &batch.headers[range] {
-                    let name = part(&Some(header.name.clone())).unwrap_or_default();
-                    headers = headers.insert(Header {
-                        key: std::str::from_utf8(name).unwrap_or_default(),
-                        value: part(&header.value),
-                    });
-                }
-                out = out.headers(headers);
-            }
+            let out = Outgoing {
+                partition: record.partition,
+                key: part(&record.key),
+                value: part(&record.value),
+                timestamp: record.timestamp,
+                headers: &headers,
+            };
+            let mut slot = pending.slot(index);
             loop {
-                match self.send(out) {
+                match produce(client, &topic, &out, slot) {
                     Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    Err((RDKafkaErrorCode::QueueFull, back)) => {
                         // librdkafka's queue is full: the slot goes back
                         // unsettled, and the caller parks the rest or waits
                         // for deliveries to make room. The HTTP side sees
@@ -221,15 +338,15 @@ impl Sink for KafkaProducer {
                             return Err(index);
                         };
                         if deadline.passed() {
-                            back.delivery_opaque.failed(&timed_out());
+                            back.failed(&timed_out());
                             pending.expire(index + 1, batch.records.len());
                             return Ok(());
                         }
-                        out = back;
+                        slot = back;
                         std::thread::sleep(Duration::from_millis(1));
                     }
-                    Err((err, back)) => {
-                        back.delivery_opaque.failed(&err);
+                    Err((code, back)) => {
+                        back.failed(&KafkaError::MessageProduction(code));
                         break;
                     }
                 }
