@@ -190,9 +190,7 @@ fn enqueue(c: &mut Criterion) {
                         timestamp: None,
                         headers: &[],
                     };
-                    produce(producer.client(), &topic, &record, ())
-                        .map_err(|(e, _)| e)
-                        .unwrap();
+                    produce(&topic, &record, ()).map_err(|(e, _)| e).unwrap();
                 }
                 drop(topic);
                 spent += started.elapsed();

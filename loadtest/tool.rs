@@ -52,8 +52,8 @@ use kafka_gateway::kafka::producer::{produce, Outgoing, TopicHandle};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use serde_json::{json, Value};
 
@@ -439,17 +439,8 @@ fn native(
                 timestamp: None,
                 headers: &[],
             };
-            loop {
-                match produce(producer.client(), &handle, &record, ()) {
-                    Ok(()) => break,
-                    Err((RDKafkaErrorCode::QueueFull, ())) => {
-                        std::thread::sleep(Duration::from_millis(1));
-                        if Instant::now() >= until {
-                            break 'outer;
-                        }
-                    }
-                    Err((e, ())) => panic!("produce: {e}"),
-                }
+            if !send_retrying(&handle, &record, Some(until)) {
+                break 'outer;
             }
             sent += 1;
         }
@@ -481,22 +472,17 @@ fn finish(
 
 /// Sends one record, waiting while librdkafka's queue is full; false if
 /// `until` passed first (the record is then not sent).
-fn send_retrying(
-    producer: &ThreadedProducer<CountingContext>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-    until: Option<Instant>,
-) -> bool {
+fn send_retrying(topic: &TopicHandle<'_>, record: &Outgoing<'_>, until: Option<Instant>) -> bool {
     loop {
-        match producer.send(record) {
+        match produce(topic, record, ()) {
             Ok(()) => return true,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
+            Err((RDKafkaErrorCode::QueueFull, ())) => {
                 std::thread::sleep(Duration::from_millis(1));
                 if until.is_some_and(|u| Instant::now() >= u) {
                     return false;
                 }
             }
-            Err((e, _)) => panic!("produce: {e}"),
+            Err((e, ())) => panic!("produce: {e}"),
         }
     }
 }
@@ -534,15 +520,19 @@ fn preload(bootstrap: &str, topic: &str, records: u64, size: usize, partitions: 
         .set("statistics.interval.ms", "0")
         .create_with_context(CountingContext(counts.clone()))
         .expect("producer");
+    let handle = TopicHandle::new(producer.client(), topic).expect("a valid topic name");
     let started = Instant::now();
     for i in 0..records {
         let key = format!("\"user-{}\"", i % 1000);
         let value = preload_value(i, size);
-        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
-            .partition((i % partitions as u64) as i32)
-            .key(key.as_bytes())
-            .payload(value.as_slice());
-        send_retrying(&producer, record, None);
+        let record = Outgoing {
+            partition: Some((i % partitions as u64) as i32),
+            key: Some(key.as_bytes()),
+            value: Some(&value),
+            timestamp: None,
+            headers: &[],
+        };
+        send_retrying(&handle, &record, None);
     }
     let (delivered, failed, elapsed) = finish(&producer, &counts, started, 120);
     println!(

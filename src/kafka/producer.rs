@@ -2,11 +2,11 @@
 //! deliveries settle the records' slots, statistics feed the batch metrics.
 
 use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CString};
+use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::ffi::{c_char, c_void, CString};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -176,27 +176,37 @@ pub fn create(
 /// A librdkafka topic handle, held for one hand-off: records produced
 /// through it skip the lookup (a write lock on the client and a compare per
 /// known topic) and the copy of the name into a C string that
-/// `BaseProducer::send` makes for every record.
-pub struct TopicHandle {
+/// `BaseProducer::send` makes for every record. It borrows its client, so
+/// it cannot outlive it, and records go to that client only.
+pub struct TopicHandle<'c> {
+    client: *mut rdsys::rd_kafka_t,
     ptr: *mut rdsys::rd_kafka_topic_t,
+    _client: PhantomData<&'c ()>,
 }
 
-impl TopicHandle {
+impl<'c> TopicHandle<'c> {
     /// The handle of `topic` on `client` (created if librdkafka has none
     /// yet); `None` for a name librdkafka refuses.
-    pub fn new<C: ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> Option<Self> {
+    pub fn new<C: ClientContext>(
+        client: &'c rdkafka::client::Client<C>,
+        topic: &str,
+    ) -> Option<Self> {
         let name = CString::new(topic).ok()?;
-        // SAFETY: the client pointer is live for `client`'s lifetime, which
-        // outlives the handle (its holder borrows the producer); a null
-        // configuration takes the client's defaults.
+        // SAFETY: the client pointer is live while `client` is borrowed,
+        // which the handle's lifetime keeps; a null configuration takes the
+        // client's defaults.
         let ptr = unsafe {
             rdsys::rd_kafka_topic_new(client.native_ptr(), name.as_ptr(), std::ptr::null_mut())
         };
-        (!ptr.is_null()).then_some(TopicHandle { ptr })
+        (!ptr.is_null()).then_some(TopicHandle {
+            client: client.native_ptr(),
+            ptr,
+            _client: PhantomData,
+        })
     }
 }
 
-impl Drop for TopicHandle {
+impl Drop for TopicHandle<'_> {
     fn drop(&mut self) {
         // SAFETY: `ptr` came from `rd_kafka_topic_new` and is released once.
         unsafe { rdsys::rd_kafka_topic_destroy(self.ptr) }
@@ -214,11 +224,11 @@ pub struct Outgoing<'a> {
     pub headers: &'a [(&'a [u8], Option<&'a [u8]>)],
 }
 
-/// Hands one record to librdkafka through `topic`, with `opaque` as its
-/// delivery opaque. On an error the opaque is given back, unsent.
-pub fn produce<C: ClientContext, O: IntoOpaque>(
-    client: &rdkafka::client::Client<C>,
-    topic: &TopicHandle,
+/// Hands one record to librdkafka through `topic` (on the client the
+/// handle was taken from), with `opaque` as its delivery opaque. On an
+/// error the opaque is given back, unsent.
+pub fn produce<O: IntoOpaque>(
+    topic: &TopicHandle<'_>,
     record: &Outgoing<'_>,
     opaque: O,
 ) -> Result<(), (RDKafkaErrorCode, O)> {
@@ -256,7 +266,7 @@ pub fn produce<C: ClientContext, O: IntoOpaque>(
     // `rd_kafka_producev` reads it and ends with RD_KAFKA_VTYPE_END.
     let err = unsafe {
         rdsys::rd_kafka_producev(
-            client.native_ptr(),
+            topic.client,
             rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_RKT,
             topic.ptr,
             rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_PARTITION,
@@ -297,9 +307,8 @@ impl Sink for KafkaProducer {
         pending: &Arc<Pending>,
         wait: Option<&Deadline<'_>>,
     ) -> Result<(), usize> {
-        let client = self.client();
         // One topic handle for the whole hand-off, not a lookup per record.
-        let Some(topic) = TopicHandle::new(client, &batch.topic) else {
+        let Some(topic) = TopicHandle::new(self.client(), &batch.topic) else {
             let err = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTopic);
             for index in from..batch.records.len() {
                 pending.slot(index).failed(&err);
@@ -326,7 +335,7 @@ impl Sink for KafkaProducer {
             };
             let mut slot = pending.slot(index);
             loop {
-                match produce(client, &topic, &out, slot) {
+                match produce(&topic, &out, slot) {
                     Ok(()) => break,
                     Err((RDKafkaErrorCode::QueueFull, back)) => {
                         // librdkafka's queue is full: the slot goes back
